@@ -1,0 +1,85 @@
+//! The one error type of the API and its wire format:
+//! `{"status":"error","message","error_code","details","timestamp"}`.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::http::Response;
+
+/// Machine-readable error codes (the API reference's, plus routing ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    NotFound,
+    MethodNotAllowed,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::InternalError => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Map<String, Value>,
+    /// Extra response headers, e.g. `Allow` on a 405.
+    pub headers: Vec<(String, String)>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn into_response(self, now: DateTime<Utc>) -> Response {
+        let body = json!({
+            "status": "error",
+            "message": self.message,
+            "error_code": self.code.as_str(),
+            "details": self.details,
+            "timestamp": crate::time::rfc3339(now),
+        });
+        self.headers.into_iter().fold(
+            Response::json(self.code.status(), &body),
+            |response, (name, value)| response.with_header(&name, value),
+        )
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::new(ErrorCode::InternalError, "The state store failed")
+            .detail("reason", err.to_string())
+    }
+}

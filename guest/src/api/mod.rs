@@ -1,0 +1,165 @@
+//! The HTTP API: routing, the error format, and the endpoints.
+
+mod docs;
+mod error;
+mod service;
+
+pub use error::{ApiError, ErrorCode};
+pub use service::metric_keys;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::http::{Request, Response};
+use crate::store::KeyValue;
+
+/// The header in which calplanebot's host gives the peer's IP address. The host
+/// sets it itself and strips any copy a client sent, so it cannot be forged.
+pub const CLIENT_ADDR_HEADER: &str = "calplanebot-client-addr";
+/// Spin's equivalent of [`CLIENT_ADDR_HEADER`].
+pub const SPIN_CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+/// Marks the host's own scheduled-sync request; its value must equal the
+/// scheduler token the host put in the guest's environment.
+pub const SCHEDULER_HEADER: &str = "calplanebot-scheduled";
+
+/// What an endpoint may use besides the request.
+pub struct Context<'a> {
+    pub store: &'a dyn KeyValue,
+    pub config: &'a Config,
+    pub now: DateTime<Utc>,
+}
+
+type Handler = fn(&Context, &Request) -> Result<Response, ApiError>;
+
+/// One endpoint. Every route here is described in `openapi.json` (a test
+/// checks both ways).
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    handler: Handler,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/",
+        handler: |ctx, _| service::info(ctx),
+    },
+    Route {
+        method: "GET",
+        path: "/health",
+        handler: |ctx, _| service::health(ctx),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/health",
+        handler: |ctx, _| service::detailed_health(ctx),
+    },
+    Route {
+        method: "GET",
+        path: "/openapi.json",
+        handler: |_, _| Ok(docs::openapi()),
+    },
+    Route {
+        method: "GET",
+        path: "/docs",
+        handler: |_, _| Ok(docs::page()),
+    },
+];
+
+/// Answers one request. Every failure becomes a response in the error format.
+pub fn handle(ctx: &Context, request: &Request) -> Response {
+    route(request)
+        .and_then(|handler| handler(ctx, request))
+        .unwrap_or_else(|err| err.into_response(ctx.now))
+}
+
+fn route(request: &Request) -> Result<Handler, ApiError> {
+    let path = normalize(&request.path);
+    let on_path: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+    if on_path.is_empty() {
+        return Err(
+            ApiError::new(ErrorCode::NotFound, format!("No endpoint at {path}"))
+                .detail("path", path),
+        );
+    }
+    match on_path.iter().find(|r| r.method == request.method) {
+        Some(route) => Ok(route.handler),
+        None => {
+            let allowed: Vec<&str> = on_path.iter().map(|r| r.method).collect();
+            Err(ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} is not allowed on {path}", request.method),
+            )
+            .detail("method", request.method.clone())
+            .detail("allowed", allowed.clone())
+            .header("allow", allowed.join(", ")))
+        }
+    }
+}
+
+/// `/health/` and `/health` are the same endpoint; `/` stays `/`.
+fn normalize(path: &str) -> &str {
+    match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    pub fn call(method: &str, path: &str) -> (Response, MemoryStore) {
+        let store = MemoryStore::default();
+        let config = Config::default();
+        let ctx = Context {
+            store: &store,
+            config: &config,
+            now: crate::time::now(),
+        };
+        let response = handle(&ctx, &Request::new(method, path));
+        (response, store)
+    }
+
+    pub fn json_body(response: &Response) -> serde_json::Value {
+        serde_json::from_slice(&response.body).expect("JSON body")
+    }
+
+    #[test]
+    fn unknown_path_is_404_in_the_error_format() {
+        let (response, _) = call("GET", "/nope");
+        assert_eq!(response.status, 404);
+        let body = json_body(&response);
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["error_code"], "NOT_FOUND");
+        assert_eq!(body["details"]["path"], "/nope");
+        assert!(body["message"].as_str().unwrap().contains("/nope"));
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        let (response, _) = call("DELETE", "/health");
+        assert_eq!(response.status, 405);
+        assert_eq!(response.header("allow"), Some("GET"));
+        let body = json_body(&response);
+        assert_eq!(body["error_code"], "METHOD_NOT_ALLOWED");
+        assert_eq!(body["details"]["allowed"][0], "GET");
+    }
+
+    #[test]
+    fn trailing_slash_and_query_reach_the_same_endpoint() {
+        assert_eq!(call("GET", "/health/").0.status, 200);
+        assert_eq!(call("GET", "/health?x=1").0.status, 200);
+    }
+
+    #[test]
+    fn health_is_minimal() {
+        let (response, _) = call("GET", "/health");
+        let body = json_body(&response);
+        assert_eq!(body["status"], "healthy");
+        assert_eq!(body.as_object().unwrap().len(), 2);
+    }
+}

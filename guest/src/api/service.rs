@@ -1,0 +1,106 @@
+//! Service information and health: `/`, `/health`, `/api/v1/health`.
+
+use serde_json::{Value, json};
+
+use super::{ApiError, Context};
+use crate::http::Response;
+use crate::time::rfc3339;
+use crate::uptime;
+
+/// Keys of the sync metrics in the store; the sync maintains them.
+pub mod metric_keys {
+    pub const PROJECTS_SYNCED: &str = "metrics:projects_synced";
+    pub const EVENTS_CREATED: &str = "metrics:events_created";
+    pub const EVENTS_UPDATED: &str = "metrics:events_updated";
+    pub const EVENTS_DELETED: &str = "metrics:events_deleted";
+}
+
+fn uptime(ctx: &Context) -> Result<String, ApiError> {
+    let started = uptime::started_at(ctx.store, &ctx.config.boot_id, ctx.now)?;
+    Ok(uptime::format((ctx.now - started).num_seconds()))
+}
+
+pub fn info(ctx: &Context) -> Result<Response, ApiError> {
+    Ok(Response::json(
+        200,
+        &json!({
+            "name": "CalPlaneBot",
+            "version": crate::version(),
+            "description": "Plane ↔ CalDAV Integration Service",
+            "status": "running",
+            "uptime": uptime(ctx)?,
+        }),
+    ))
+}
+
+pub fn health(ctx: &Context) -> Result<Response, ApiError> {
+    Ok(Response::json(
+        200,
+        &json!({"status": "healthy", "timestamp": rfc3339(ctx.now)}),
+    ))
+}
+
+pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
+    let store = ctx.store;
+    let counter = |key: &str| -> Result<Value, ApiError> { Ok(json!(store.counter(key)?)) };
+    let metrics = json!({
+        "projects_synced": counter(metric_keys::PROJECTS_SYNCED)?,
+        "events_created": counter(metric_keys::EVENTS_CREATED)?,
+        "events_updated": counter(metric_keys::EVENTS_UPDATED)?,
+        "events_deleted": counter(metric_keys::EVENTS_DELETED)?,
+        "last_sync": Value::Null,
+        "sync_status": "idle",
+        "caldav_connection": "unknown",
+        "plane_api_connection": "unknown",
+    });
+    Ok(Response::json(
+        200,
+        &json!({
+            "status": "healthy",
+            "timestamp": rfc3339(ctx.now),
+            "version": crate::version(),
+            "uptime": uptime(ctx)?,
+            "metrics": metrics,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::tests::{call, json_body};
+
+    #[test]
+    fn info_has_the_reference_shape() {
+        let (response, _) = call("GET", "/");
+        assert_eq!(response.status, 200);
+        let body = json_body(&response);
+        assert_eq!(body["name"], "CalPlaneBot");
+        assert_eq!(body["description"], "Plane ↔ CalDAV Integration Service");
+        assert_eq!(body["status"], "running");
+        assert_eq!(body["version"], crate::version());
+        assert_eq!(body["uptime"], "0s");
+    }
+
+    #[test]
+    fn detailed_health_reports_every_metric() {
+        let (response, _) = call("GET", "/api/v1/health");
+        let body = json_body(&response);
+        let metrics = body["metrics"].as_object().unwrap();
+        for key in [
+            "projects_synced",
+            "events_created",
+            "events_updated",
+            "events_deleted",
+            "last_sync",
+            "sync_status",
+            "caldav_connection",
+            "plane_api_connection",
+        ] {
+            assert!(metrics.contains_key(key), "missing {key}");
+        }
+        assert_eq!(metrics["events_created"], 0);
+        assert!(metrics["last_sync"].is_null());
+        assert_eq!(body["status"], "healthy");
+    }
+}

@@ -1,0 +1,76 @@
+//! [`KeyValue`] over `wasi:keyvalue`, in the version chosen at build time.
+
+use crate::store::{KeyValue, StoreError};
+
+#[cfg(not(feature = "keyvalue-draft"))]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "calplanebot:service/keyvalue-draft2",
+        generate_all,
+    });
+    pub use self::wasi::keyvalue0_2_0_draft2::{atomics, store};
+}
+
+#[cfg(feature = "keyvalue-draft")]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "calplanebot:service/keyvalue-draft",
+        generate_all,
+    });
+    pub use self::wasi::keyvalue0_2_0_draft::{atomics, store};
+}
+
+use bindings::{atomics, store};
+
+pub struct WasiStore {
+    bucket: store::Bucket,
+}
+
+impl WasiStore {
+    /// Opens store `"default"` (Spin's and calplanebot's host's name), falling
+    /// back to `""` (the only name `wasmtime serve` accepts).
+    pub fn open() -> Result<Self, StoreError> {
+        let bucket = store::open("default")
+            .or_else(|_| store::open(""))
+            .map_err(convert)?;
+        Ok(WasiStore { bucket })
+    }
+}
+
+fn convert(err: store::Error) -> StoreError {
+    match err {
+        store::Error::NoSuchStore => StoreError::NoSuchStore,
+        store::Error::AccessDenied => StoreError::AccessDenied,
+        store::Error::Other(message) => StoreError::Other(message),
+    }
+}
+
+impl KeyValue for WasiStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bucket.get(key).map_err(convert)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.bucket.set(key, value).map_err(convert)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.bucket.delete(key).map_err(convert)
+    }
+
+    #[cfg(not(feature = "keyvalue-draft"))]
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(&self.bucket, key, delta).map_err(convert)
+    }
+
+    /// `@0.2.0-draft` counts in `u64`: counters there cannot go down.
+    #[cfg(feature = "keyvalue-draft")]
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let delta = u64::try_from(delta)
+            .map_err(|_| StoreError::Other("this keyvalue version cannot decrement".into()))?;
+        let value = atomics::increment(&self.bucket, key, delta).map_err(convert)?;
+        i64::try_from(value).map_err(|_| StoreError::Other("counter overflow".into()))
+    }
+}

@@ -1,0 +1,114 @@
+//! The documented configuration keys: the only variables the guest sees.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Secret,
+    Url,
+    /// A whole number greater than zero.
+    Count,
+    Seconds,
+    Bool,
+    Level,
+}
+
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// For URLs: whether the guest may send requests to its origin.
+    pub reachable: bool,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+const fn key(name: &'static str, kind: Kind, default: &'static str, meaning: &'static str) -> Key {
+    Key {
+        name,
+        kind,
+        reachable: false,
+        default,
+        meaning,
+    }
+}
+
+const fn service_url(name: &'static str, meaning: &'static str) -> Key {
+    Key {
+        name,
+        kind: Kind::Url,
+        reachable: true,
+        default: "",
+        meaning,
+    }
+}
+
+pub const KEYS: &[Key] = &[
+    service_url(
+        "PLANE_BASE_URL",
+        "Plane's API origin, e.g. https://api.plane.so",
+    ),
+    key(
+        "PLANE_API_TOKEN",
+        Kind::Secret,
+        "",
+        "Plane API key (X-API-Key)",
+    ),
+    key(
+        "PLANE_WORKSPACE_SLUG",
+        Kind::Text,
+        "",
+        "Plane workspace slug",
+    ),
+    key(
+        "PLANE_WEB_URL",
+        Kind::Url,
+        "PLANE_BASE_URL",
+        "Origin of Plane's web app, for links in events",
+    ),
+    key(
+        "PLANE_PAGE_SIZE",
+        Kind::Count,
+        "100",
+        "per_page for Plane listings",
+    ),
+    key(
+        "PLANE_WEBHOOK_SECRET",
+        Kind::Secret,
+        "",
+        "Secret for X-Plane-Signature; unset accepts unsigned webhooks",
+    ),
+    key(
+        "PLANE_WEBHOOK_SECRET_PREVIOUS",
+        Kind::Secret,
+        "",
+        "Previous webhook secret, accepted during rotation",
+    ),
+    service_url("CALDAV_URL", "CalDAV server URL used for discovery"),
+    key("CALDAV_USERNAME", Kind::Text, "", "CalDAV user name"),
+    key("CALDAV_PASSWORD", Kind::Secret, "", "CalDAV password"),
+    key("CALDAV_AUTH_TYPE", Kind::Text, "basic", "basic or digest"),
+    key(
+        "CALPLANEBOT_API_TOKEN",
+        Kind::Secret,
+        "",
+        "If set, bearer token required by the sync trigger and status endpoints",
+    ),
+    key(
+        "SYNC_INTERVAL_SECONDS",
+        Kind::Seconds,
+        "300",
+        "Period of the full sync",
+    ),
+    key(
+        "ENABLE_SYNC",
+        Kind::Bool,
+        "true",
+        "Run the periodic full sync",
+    ),
+    key(
+        "LOG_LEVEL",
+        Kind::Level,
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR",
+    ),
+];

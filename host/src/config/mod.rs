@@ -1,0 +1,342 @@
+//! The guest's configuration: documented keys from the process environment
+//! and an env file, validated, and re-read when the file changes.
+
+mod env_file;
+mod keys;
+
+pub use keys::KEYS;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use url::Url;
+
+/// One invalid setting. Carries the key and the reason, never the value: the
+/// value may be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidSetting {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read env file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("env file {path}, line {line}: {reason}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("invalid configuration: {}", list(.0))]
+    Invalid(Vec<InvalidSetting>),
+}
+
+fn list(errors: &[InvalidSetting]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A validated view of the configuration at one moment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Documented keys with their values, as the guest sees them.
+    pub vars: Vec<(&'static str, String)>,
+    /// Origins the guest may reach: those of `PLANE_BASE_URL` and `CALDAV_URL`.
+    pub service_origins: Vec<Url>,
+    pub enable_sync: bool,
+    pub sync_interval: Duration,
+    pub log_level: String,
+}
+
+impl Settings {
+    fn get(vars: &[(&'static str, String)], key: &str) -> Option<String> {
+        vars.iter()
+            .find(|(k, v)| *k == key && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_string())
+    }
+
+    /// Validates every documented key, collecting every problem.
+    pub fn from_vars(vars: Vec<(&'static str, String)>) -> Result<Self, ConfigError> {
+        let mut errors = Vec::new();
+        let mut service_origins = Vec::new();
+        for key in KEYS.iter().filter(|k| k.kind == keys::Kind::Url) {
+            if let Some(value) = Self::get(&vars, key.name) {
+                match parse_http_url(&value) {
+                    Ok(url) => {
+                        if key.reachable {
+                            service_origins.push(url);
+                        }
+                    }
+                    Err(reason) => errors.push(InvalidSetting {
+                        key: key.name,
+                        reason,
+                    }),
+                }
+            }
+        }
+        let enable_sync = match Self::get(&vars, "ENABLE_SYNC") {
+            None => true,
+            Some(value) => parse_bool(&value).unwrap_or_else(|| {
+                errors.push(InvalidSetting {
+                    key: "ENABLE_SYNC",
+                    reason: "expected true or false".into(),
+                });
+                true
+            }),
+        };
+        let sync_interval = match Self::get(&vars, "SYNC_INTERVAL_SECONDS") {
+            None => Duration::from_secs(300),
+            Some(value) => match value.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                _ => {
+                    errors.push(InvalidSetting {
+                        key: "SYNC_INTERVAL_SECONDS",
+                        reason: "expected a whole number of seconds greater than zero".into(),
+                    });
+                    Duration::from_secs(300)
+                }
+            },
+        };
+        let log_level = Self::get(&vars, "LOG_LEVEL").unwrap_or_else(|| "INFO".into());
+        if log_directive(&log_level).is_none() {
+            errors.push(InvalidSetting {
+                key: "LOG_LEVEL",
+                reason: "expected one of DEBUG, INFO, WARNING, ERROR".into(),
+            });
+        }
+        if let Some(auth) = Self::get(&vars, "CALDAV_AUTH_TYPE") {
+            if !["basic", "digest"].contains(&auth.to_ascii_lowercase().as_str()) {
+                errors.push(InvalidSetting {
+                    key: "CALDAV_AUTH_TYPE",
+                    reason: "expected basic or digest".into(),
+                });
+            }
+        }
+        for key in KEYS.iter().filter(|k| k.kind == keys::Kind::Count) {
+            if let Some(value) = Self::get(&vars, key.name) {
+                if !matches!(value.parse::<u32>(), Ok(n) if n > 0) {
+                    errors.push(InvalidSetting {
+                        key: key.name,
+                        reason: "expected a whole number greater than zero".into(),
+                    });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError::Invalid(errors));
+        }
+        Ok(Settings {
+            vars,
+            service_origins,
+            enable_sync,
+            sync_interval,
+            log_level,
+        })
+    }
+}
+
+fn parse_http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|err| format!("not a URL ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("expected an http:// or https:// URL".into());
+    }
+    if url.host_str().is_none() {
+        return Err("the URL has no host".into());
+    }
+    Ok(url)
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The `tracing` directive for a `LOG_LEVEL` value (the original service's
+/// names, plus `TRACE`/`WARN`).
+pub fn log_directive(level: &str) -> Option<&'static str> {
+    match level.to_ascii_uppercase().as_str() {
+        "TRACE" => Some("trace"),
+        "DEBUG" => Some("debug"),
+        "INFO" => Some("info"),
+        "WARNING" | "WARN" => Some("warn"),
+        "ERROR" | "CRITICAL" => Some("error"),
+        _ => None,
+    }
+}
+
+/// Where the configuration comes from. The process environment wins over
+/// the env file, as with every dotenv loader, so an explicit `KEY=… calplanebot`
+/// still overrides the file.
+pub struct ConfigSource {
+    process: Vec<(String, String)>,
+    file: Option<PathBuf>,
+    current: ArcSwap<Settings>,
+    /// Modification time and length of the env file when last read.
+    stamp: Mutex<Option<(SystemTime, u64)>>,
+}
+
+impl ConfigSource {
+    /// Reads and validates the configuration; any problem is an error, so a
+    /// bad setting stops start-up with a message naming the key.
+    pub fn load(
+        process: Vec<(String, String)>,
+        file: Option<PathBuf>,
+    ) -> Result<Arc<Self>, ConfigError> {
+        let stamp = file.as_deref().and_then(env_file::stamp);
+        let settings = read(&process, file.as_deref())?;
+        Ok(Arc::new(ConfigSource {
+            process,
+            file,
+            current: ArcSwap::from_pointee(settings),
+            stamp: Mutex::new(stamp),
+        }))
+    }
+
+    /// The settings in force now. If the env file changed since it was last
+    /// read, it is read again first; an invalid new file is logged and the
+    /// previous settings stay in force.
+    pub fn current(&self) -> Arc<Settings> {
+        if let Some(path) = &self.file {
+            let now = env_file::stamp(path);
+            let mut stamp = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+            if *stamp != now {
+                *stamp = now;
+                match read(&self.process, Some(path)) {
+                    Ok(settings) => {
+                        tracing::info!(path = %path.display(), "configuration reloaded");
+                        self.current.store(Arc::new(settings));
+                    }
+                    Err(err) => {
+                        tracing::error!(
+                            "configuration change ignored, previous settings kept: {err}"
+                        )
+                    }
+                }
+            }
+        }
+        self.current.load_full()
+    }
+}
+
+fn read(
+    process: &[(String, String)],
+    file: Option<&std::path::Path>,
+) -> Result<Settings, ConfigError> {
+    let from_file = match file {
+        Some(path) if path.exists() => env_file::read(path)?,
+        _ => Vec::new(),
+    };
+    let lookup = |name: &str| {
+        process
+            .iter()
+            .find(|(k, _)| k == name)
+            .or_else(|| from_file.iter().find(|(k, _)| k == name))
+            .map(|(_, v)| v.clone())
+    };
+    let vars = KEYS
+        .iter()
+        .filter_map(|key| lookup(key.name).map(|value| (key.name, value)))
+        .collect();
+    Settings::from_vars(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&'static str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[]).unwrap();
+        assert!(s.enable_sync);
+        assert_eq!(s.sync_interval, Duration::from_secs(300));
+        assert!(s.service_origins.is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_and_never_the_value() {
+        let err = settings(&[
+            ("SYNC_INTERVAL_SECONDS", "five"),
+            ("PLANE_BASE_URL", "not a url s3cr3t"),
+            ("CALDAV_URL", "ftp://x"),
+            ("ENABLE_SYNC", "maybe"),
+            ("LOG_LEVEL", "LOUD"),
+            ("CALDAV_AUTH_TYPE", "kerberos"),
+        ])
+        .unwrap_err();
+        let message = err.to_string();
+        for key in [
+            "SYNC_INTERVAL_SECONDS",
+            "PLANE_BASE_URL",
+            "CALDAV_URL",
+            "ENABLE_SYNC",
+            "LOG_LEVEL",
+            "CALDAV_AUTH_TYPE",
+        ] {
+            assert!(message.contains(key), "{key} missing from {message}");
+        }
+        assert!(!message.contains("s3cr3t"));
+        assert!(!message.contains("five"));
+    }
+
+    #[test]
+    fn service_urls_become_allowed_origins() {
+        let s = settings(&[
+            ("PLANE_BASE_URL", "https://plane.example.com/"),
+            ("CALDAV_URL", "http://127.0.0.1:5232/user/"),
+        ])
+        .unwrap();
+        assert_eq!(s.service_origins.len(), 2);
+    }
+
+    #[test]
+    fn process_environment_wins_over_the_file_and_changes_apply() {
+        let dir = std::env::temp_dir().join(format!("cpb-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        std::fs::write(&path, "LOG_LEVEL=DEBUG\nPLANE_WORKSPACE_SLUG=from-file\n").unwrap();
+        let source = ConfigSource::load(
+            vec![("LOG_LEVEL".into(), "ERROR".into())],
+            Some(path.clone()),
+        )
+        .unwrap();
+        let s = source.current();
+        assert_eq!(s.log_level, "ERROR");
+        assert!(
+            s.vars
+                .contains(&("PLANE_WORKSPACE_SLUG", "from-file".into()))
+        );
+
+        std::fs::write(&path, "PLANE_WORKSPACE_SLUG=changed-and-longer\n").unwrap();
+        let s = source.current();
+        assert!(
+            s.vars
+                .contains(&("PLANE_WORKSPACE_SLUG", "changed-and-longer".into()))
+        );
+
+        std::fs::write(&path, "SYNC_INTERVAL_SECONDS=soon-ish-later\n").unwrap();
+        let s = source.current();
+        assert!(
+            s.vars
+                .contains(&("PLANE_WORKSPACE_SLUG", "changed-and-longer".into()))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

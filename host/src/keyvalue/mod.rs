@@ -1,0 +1,216 @@
+//! `wasi:keyvalue@0.2.0-draft2` (store and atomics) for the guest, over a
+//! [`Backend`]. Backend calls may block on disk or network, so they run on
+//! tokio's blocking pool.
+
+mod backend;
+mod embedded;
+
+pub use backend::{Backend, BackendError, Swap};
+pub use embedded::EmbeddedStore;
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "calplanebot:service/keyvalue-draft2",
+        imports: { default: async | trappable },
+        with: {
+            "wasi:keyvalue/store.bucket": crate::keyvalue::Bucket,
+            "wasi:keyvalue/atomics.cas": crate::keyvalue::Cas,
+        },
+        trappable_error_type: {
+            "wasi:keyvalue/store.error" => crate::keyvalue::StoreError,
+        },
+    });
+}
+
+use bindings::wasi::keyvalue0_2_0_draft2::{atomics, store};
+
+/// The one store name this host serves (Spin's default).
+pub const STORE_NAME: &str = "default";
+/// Largest page of keys returned by `list-keys`.
+const LIST_PAGE: usize = 1000;
+
+pub enum StoreError {
+    NoSuchStore,
+    Other(String),
+}
+
+impl From<BackendError> for StoreError {
+    fn from(err: BackendError) -> Self {
+        StoreError::Other(err.to_string())
+    }
+}
+
+impl From<wasmtime::component::ResourceTableError> for StoreError {
+    fn from(err: wasmtime::component::ResourceTableError) -> Self {
+        StoreError::Other(err.to_string())
+    }
+}
+
+pub struct Bucket;
+
+/// A compare-and-swap handle: the key and the value seen when it was made.
+pub struct Cas {
+    key: String,
+    seen: Option<Vec<u8>>,
+}
+
+/// The per-store view handed to the generated bindings.
+pub struct KeyValue<'a> {
+    pub backend: &'a Arc<dyn Backend>,
+    pub table: &'a mut ResourceTable,
+}
+
+struct HasKeyValue;
+
+impl HasData for HasKeyValue {
+    type Data<'a> = KeyValue<'a>;
+}
+
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    view: fn(&mut T) -> KeyValue<'_>,
+) -> wasmtime::Result<()> {
+    store::add_to_linker::<_, HasKeyValue>(linker, view)?;
+    atomics::add_to_linker::<_, HasKeyValue>(linker, view)?;
+    Ok(())
+}
+
+impl KeyValue<'_> {
+    /// Runs `f` on the blocking pool. Returns a future that does not borrow
+    /// `self`, so the table stays usable while it runs.
+    fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Backend) -> Result<R, BackendError> + Send + 'static,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send + 'static {
+        let backend = self.backend.clone();
+        async move {
+            tokio::task::spawn_blocking(move || f(backend.as_ref()))
+                .await
+                .map_err(|err| StoreError::Other(err.to_string()))?
+                .map_err(StoreError::from)
+        }
+    }
+}
+
+impl store::Host for KeyValue<'_> {
+    async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, StoreError> {
+        if identifier != STORE_NAME {
+            return Err(StoreError::NoSuchStore);
+        }
+        Ok(self.table.push(Bucket)?)
+    }
+
+    fn convert_error(&mut self, err: StoreError) -> wasmtime::Result<store::Error> {
+        Ok(match err {
+            StoreError::NoSuchStore => store::Error::NoSuchStore,
+            StoreError::Other(message) => store::Error::Other(message),
+        })
+    }
+}
+
+impl store::HostBucket for KeyValue<'_> {
+    async fn get(
+        &mut self,
+        _: Resource<Bucket>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(move |b| b.get(&key)).await
+    }
+
+    async fn set(
+        &mut self,
+        _: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.run(move |b| b.set(&key, &value)).await
+    }
+
+    async fn delete(&mut self, _: Resource<Bucket>, key: String) -> Result<(), StoreError> {
+        self.run(move |b| b.delete(&key)).await
+    }
+
+    async fn exists(&mut self, _: Resource<Bucket>, key: String) -> Result<bool, StoreError> {
+        self.run(move |b| b.get(&key).map(|v| v.is_some())).await
+    }
+
+    async fn list_keys(
+        &mut self,
+        _: Resource<Bucket>,
+        cursor: Option<String>,
+    ) -> Result<store::KeyResponse, StoreError> {
+        let keys = self
+            .run(move |b| b.keys_after(cursor.as_deref(), LIST_PAGE))
+            .await?;
+        let cursor = (keys.len() == LIST_PAGE)
+            .then(|| keys.last().cloned())
+            .flatten();
+        Ok(store::KeyResponse { keys, cursor })
+    }
+
+    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for KeyValue<'_> {
+    async fn increment(
+        &mut self,
+        _: Resource<Bucket>,
+        key: String,
+        delta: i64,
+    ) -> Result<i64, StoreError> {
+        self.run(move |b| b.increment(&key, delta)).await
+    }
+
+    async fn swap(
+        &mut self,
+        cas: Resource<Cas>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let Cas { key, seen } = self.table.delete(cas)?;
+        let attempt = {
+            let key = key.clone();
+            self.run(move |b| b.compare_and_swap(&key, seen.as_deref(), &value))
+                .await
+        };
+        Ok(match attempt {
+            Ok(Swap::Done) => Ok(()),
+            Ok(Swap::Conflict(now)) => {
+                let fresh = self.table.push(Cas { key, seen: now })?;
+                Err(atomics::CasError::CasFailed(fresh))
+            }
+            Err(StoreError::NoSuchStore) => {
+                Err(atomics::CasError::StoreError(store::Error::NoSuchStore))
+            }
+            Err(StoreError::Other(message)) => {
+                Err(atomics::CasError::StoreError(store::Error::Other(message)))
+            }
+        })
+    }
+}
+
+impl atomics::HostCas for KeyValue<'_> {
+    async fn new(&mut self, _: Resource<Bucket>, key: String) -> Result<Resource<Cas>, StoreError> {
+        let seen = {
+            let key = key.clone();
+            self.run(move |b| b.get(&key)).await?
+        };
+        Ok(self.table.push(Cas { key, seen })?)
+    }
+
+    async fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.table.get(&cas)?.seen.clone())
+    }
+
+    async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+        self.table.delete(cas)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,280 @@
+//! One request through the guest: a fresh store and instance from the
+//! current pre-instantiated component, inside the sandbox limits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
+
+use super::engine::{EPOCH_TICK, Limits};
+use super::limits::InstanceLimiter;
+use super::state::GuestState;
+use crate::component::GuestSlot;
+use crate::config::ConfigSource;
+use crate::guest_log::{GuestLog, Stream};
+use crate::keyvalue::Backend;
+use crate::outbound::{Allowed, OutboundPolicy};
+
+/// Epoch ticks between checks of a running guest's elapsed time.
+const CHECK_EVERY_TICKS: u64 = 5;
+
+/// Variables the host adds to the guest's environment.
+#[derive(Clone)]
+pub struct HostEnv {
+    pub boot_id: String,
+    pub scheduler_token: String,
+}
+
+/// Why a guest instance was stopped, for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("wall-clock limit of {0:?} exceeded")]
+struct TimeLimitExceeded(std::time::Duration);
+
+pub struct Runtime {
+    pub slot: Arc<GuestSlot>,
+    pub config: Arc<ConfigSource>,
+    pub backend: Arc<dyn Backend>,
+    pub extra_allowed: Vec<Allowed>,
+    pub limits: Limits,
+    pub host_env: HostEnv,
+    permits: Arc<Semaphore>,
+    /// Every running guest task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+pub type HostResponse = hyper::Response<HyperOutgoingBody>;
+
+impl Runtime {
+    pub fn new(
+        slot: Arc<GuestSlot>,
+        config: Arc<ConfigSource>,
+        backend: Arc<dyn Backend>,
+        extra_allowed: Vec<Allowed>,
+        limits: Limits,
+        host_env: HostEnv,
+    ) -> Self {
+        Runtime {
+            permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            slot,
+            config,
+            backend,
+            extra_allowed,
+            limits,
+            host_env,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Answers `request` with the guest. Never fails: every failure is a
+    /// 5xx response and a log line with the cause.
+    pub async fn handle<B>(&self, request: hyper::Request<B>) -> HostResponse
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let permit = match tokio::time::timeout(
+            self.limits.request_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                tracing::warn!("no guest instance free within the request time limit");
+                return error_response(
+                    503,
+                    "SERVICE_UNAVAILABLE",
+                    "The service is at capacity; retry shortly",
+                );
+            }
+        };
+        let guest = self.slot.current();
+        let mut store = self.new_store(&guest.pre);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let responded = store.data().responded.clone();
+        let prepared = (|| -> wasmtime::Result<_> {
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, request)?;
+            let out = store
+                .data_mut()
+                .http()
+                .new_response_outparam_from_callback(move |response| {
+                    responded.store(true, Ordering::Release);
+                    let _ = sender.send(response);
+                })?;
+            Ok((req, out))
+        })();
+        let (req, out) = match prepared {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::warn!("request not passed to the guest: {err:#}");
+                return error_response(400, "BAD_REQUEST", "The request could not be read");
+            }
+        };
+        let hard_limit = self.limits.request_timeout + self.limits.background_timeout;
+        let version = guest.short_digest().to_string();
+        let task = self.tasks.spawn(async move {
+            let run = async {
+                let proxy = guest.pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+            };
+            let outcome = match tokio::time::timeout(hard_limit, run).await {
+                Ok(result) => result,
+                Err(_) => Err(TimeLimitExceeded(hard_limit).into()),
+            };
+            if let Err(err) = &outcome {
+                let cause = describe_failure(err, &store.data().limiter);
+                tracing::error!(component = %version, "guest failed: {cause}");
+            }
+            drop(permit);
+            outcome.map_err(|err| describe_failure(&err, &store.data().limiter))
+        });
+        let abort = task.abort_handle();
+        match tokio::time::timeout(self.limits.request_timeout, receiver).await {
+            Ok(Ok(Ok(response))) => response,
+            Ok(Ok(Err(code))) => {
+                tracing::error!("guest answered with an error instead of a response: {code:?}");
+                error_response(
+                    500,
+                    "INTERNAL_ERROR",
+                    "The service failed to handle this request",
+                )
+            }
+            Ok(Err(_)) => {
+                match task.await {
+                    Ok(Ok(())) => tracing::error!("guest finished without sending a response"),
+                    Ok(Err(_)) | Err(_) => {}
+                }
+                error_response(
+                    500,
+                    "INTERNAL_ERROR",
+                    "The service failed to handle this request",
+                )
+            }
+            Err(_) => {
+                abort.abort();
+                tracing::error!(
+                    "guest failed: no response within {:?}",
+                    self.limits.request_timeout
+                );
+                error_response(500, "INTERNAL_ERROR", "The service did not answer in time")
+            }
+        }
+    }
+
+    fn new_store(
+        &self,
+        pre: &wasmtime_wasi_http::p2::bindings::ProxyPre<GuestState>,
+    ) -> Store<GuestState> {
+        let settings = self.config.current();
+        let mut wasi = WasiCtx::builder();
+        for (key, value) in &settings.vars {
+            wasi.env(key, value);
+        }
+        wasi.env(guest_env::BOOT_ID, &self.host_env.boot_id)
+            .env(guest_env::SCHEDULER_TOKEN, &self.host_env.scheduler_token)
+            .stdout(GuestLog(Stream::Stdout))
+            .stderr(GuestLog(Stream::Stderr));
+        let allowed = settings
+            .service_origins
+            .iter()
+            .filter_map(Allowed::from_url)
+            .chain(self.extra_allowed.iter().cloned())
+            .collect();
+        let state = GuestState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound: OutboundPolicy {
+                allowed,
+                connect_timeout: std::time::Duration::from_secs(10),
+                response_timeout: std::time::Duration::from_secs(60),
+            },
+            backend: self.backend.clone(),
+            limiter: InstanceLimiter {
+                memory_bytes: self.limits.memory_bytes,
+                memory_exceeded: false,
+            },
+            started: Instant::now(),
+            responded: Arc::new(AtomicBool::new(false)),
+        };
+        let mut store = Store::new(pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        let (request_limit, background_limit) =
+            (self.limits.request_timeout, self.limits.background_timeout);
+        store.set_epoch_deadline(CHECK_EVERY_TICKS);
+        // Until the response is sent the request limit applies; after it,
+        // the guest may keep working (a sync) up to the background limit.
+        store.epoch_deadline_callback(move |ctx| {
+            let state = ctx.data();
+            let limit = if state.has_responded() {
+                background_limit
+            } else {
+                request_limit
+            };
+            if state.started.elapsed() >= limit {
+                return Err(TimeLimitExceeded(limit).into());
+            }
+            Ok(UpdateDeadline::Yield(CHECK_EVERY_TICKS))
+        });
+        debug_assert!(EPOCH_TICK.as_millis() > 0);
+        store
+    }
+}
+
+/// Names of the variables in [`HostEnv`], as the guest reads them.
+pub mod guest_env {
+    pub const BOOT_ID: &str = "CALPLANEBOT_BOOT_ID";
+    pub const SCHEDULER_TOKEN: &str = "CALPLANEBOT_SCHEDULER_TOKEN";
+}
+
+fn describe_failure(err: &wasmtime::Error, limiter: &InstanceLimiter) -> String {
+    if let Some(limit) = err.downcast_ref::<TimeLimitExceeded>() {
+        return limit.to_string();
+    }
+    if limiter.memory_exceeded {
+        return format!(
+            "memory limit of {} MiB exceeded ({err})",
+            limiter.memory_bytes / (1024 * 1024)
+        );
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("trap: {trap} ({err:#})"),
+        None => format!("{err:#}"),
+    }
+}
+
+/// A response from the host itself, in the API's error format.
+pub fn error_response(status: u16, code: &str, message: &str) -> HostResponse {
+    let body = format!(
+        r#"{{"status":"error","message":"{message}","error_code":"{code}","details":{{}},"timestamp":"{}"}}"#,
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    );
+    let mut response = hyper::Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
