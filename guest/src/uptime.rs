@@ -25,12 +25,11 @@ pub fn started_at(
     boot_id: &str,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, StoreError> {
-    if let Some(bytes) = store.get(KEY)? {
-        if let Ok(started) = serde_json::from_slice::<Started>(&bytes) {
-            if started.boot_id == boot_id && started.at <= now {
-                return Ok(started.at);
-            }
-        }
+    let recorded = store
+        .get(KEY)?
+        .and_then(|bytes| serde_json::from_slice::<Started>(&bytes).ok());
+    if let Some(started) = recorded.filter(|s| s.boot_id == boot_id && s.at <= now) {
+        return Ok(started.at);
     }
     let started = Started {
         boot_id: boot_id.to_string(),

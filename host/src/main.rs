@@ -136,9 +136,12 @@ fn print_keys(settings: &config::Settings) {
 }
 
 fn init_logging(level: &str) {
-    let directive = config::log_directive(level).unwrap_or("info");
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directive));
+    // LOG_LEVEL is about the service's own lines (the host's and the
+    // guest's); libraries log warnings only. RUST_LOG overrides both.
+    let level = config::log_directive(level).unwrap_or("info");
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warn,calplanebot={level},guest={level}"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -67,7 +67,6 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::api::tests::{call, json_body};
 
     #[test]

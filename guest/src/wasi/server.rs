@@ -69,10 +69,15 @@ pub fn send_response(out: ResponseOutparam, response: Response) {
         return;
     };
     ResponseOutparam::set(out, Ok(outgoing));
-    if let Ok(mut stream) = body.write() {
-        if stream.write_all(&response.body).is_err() || stream.flush().is_err() {
-            eprintln!("client went away while the response was written");
-        }
+    let written = body
+        .write()
+        .map_err(|()| std::io::Error::other("no body stream"))
+        .and_then(|mut stream| {
+            stream.write_all(&response.body)?;
+            Write::flush(&mut stream)
+        });
+    if written.is_err() {
+        eprintln!("client went away while the response was written");
     }
     let _ = OutgoingBody::finish(body, None);
 }

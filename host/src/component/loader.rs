@@ -75,7 +75,7 @@ impl Loader {
             return Ok(component.clone());
         }
         drop(memory);
-        let component = match self.from_disk(digest) {
+        let component = match self.read_cached(digest) {
             Some(component) => component,
             None => {
                 let started = Instant::now();
@@ -85,7 +85,7 @@ impl Loader {
                     millis = started.elapsed().as_millis() as u64,
                     "component compiled"
                 );
-                self.to_disk(digest, &component);
+                self.write_cached(digest, &component);
                 component
             }
         };
@@ -102,7 +102,7 @@ impl Loader {
             .map(|dir| dir.join(format!("{digest}.cwasm")))
     }
 
-    fn from_disk(&self, digest: &str) -> Option<Component> {
+    fn read_cached(&self, digest: &str) -> Option<Component> {
         let path = self.cache_path(digest)?;
         if !path.exists() {
             return None;
@@ -120,7 +120,7 @@ impl Loader {
         }
     }
 
-    fn to_disk(&self, digest: &str, component: &Component) {
+    fn write_cached(&self, digest: &str, component: &Component) {
         let Some(path) = self.cache_path(digest) else {
             return;
         };

@@ -115,22 +115,20 @@ impl Settings {
                 reason: "expected one of DEBUG, INFO, WARNING, ERROR".into(),
             });
         }
-        if let Some(auth) = Self::get(&vars, "CALDAV_AUTH_TYPE") {
-            if !["basic", "digest"].contains(&auth.to_ascii_lowercase().as_str()) {
-                errors.push(InvalidSetting {
-                    key: "CALDAV_AUTH_TYPE",
-                    reason: "expected basic or digest".into(),
-                });
-            }
+        let auth = Self::get(&vars, "CALDAV_AUTH_TYPE").map(|a| a.to_ascii_lowercase());
+        if auth.is_some_and(|auth| auth != "basic" && auth != "digest") {
+            errors.push(InvalidSetting {
+                key: "CALDAV_AUTH_TYPE",
+                reason: "expected basic or digest".into(),
+            });
         }
         for key in KEYS.iter().filter(|k| k.kind == keys::Kind::Count) {
-            if let Some(value) = Self::get(&vars, key.name) {
-                if !matches!(value.parse::<u32>(), Ok(n) if n > 0) {
-                    errors.push(InvalidSetting {
-                        key: key.name,
-                        reason: "expected a whole number greater than zero".into(),
-                    });
-                }
+            let value = Self::get(&vars, key.name);
+            if value.is_some_and(|v| !matches!(v.parse::<u32>(), Ok(n) if n > 0)) {
+                errors.push(InvalidSetting {
+                    key: key.name,
+                    reason: "expected a whole number greater than zero".into(),
+                });
             }
         }
         if !errors.is_empty() {

@@ -137,12 +137,15 @@ impl Runtime {
                 Ok(result) => result,
                 Err(_) => Err(TimeLimitExceeded(hard_limit).into()),
             };
-            if let Err(err) = &outcome {
-                let cause = describe_failure(err, &store.data().limiter);
-                tracing::error!(component = %version, "guest failed: {cause}");
-            }
             drop(permit);
-            outcome.map_err(|err| describe_failure(&err, &store.data().limiter))
+            match outcome {
+                Ok(()) => true,
+                Err(err) => {
+                    let cause = describe_failure(&err, &store.data().limiter);
+                    tracing::error!(component = %version, "guest failed: {cause}");
+                    false
+                }
+            }
         });
         let abort = task.abort_handle();
         match tokio::time::timeout(self.limits.request_timeout, receiver).await {
@@ -156,9 +159,10 @@ impl Runtime {
                 )
             }
             Ok(Err(_)) => {
-                match task.await {
-                    Ok(Ok(())) => tracing::error!("guest finished without sending a response"),
-                    Ok(Err(_)) | Err(_) => {}
+                // A failed guest was logged by its task; one that finished
+                // cleanly simply never answered.
+                if let Ok(true) = task.await {
+                    tracing::error!("guest finished without sending a response");
                 }
                 error_response(
                     500,

@@ -1,0 +1,203 @@
+//! The `calplanebot` binary as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The host binary, built on first use in the profile these tests run in
+/// (`cargo test` builds libraries and tests, not other packages' binaries).
+pub fn host_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let profile_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+            .expect("test executable lives in target/<profile>/deps");
+        let release = profile_dir.ends_with("release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--package", "calplanebot", "--bin", "calplanebot"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the host failed");
+        profile_dir.join("calplanebot")
+    })
+}
+
+/// How to start a host.
+#[derive(Default, Clone)]
+pub struct HostOptions {
+    pub component: Option<PathBuf>,
+    /// Environment of the host process (nothing is inherited but `PATH`).
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl HostOptions {
+    pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
+        self.component = Some(path.into());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+}
+
+/// A running host. Killed when dropped.
+pub struct Host {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    /// Working directory: holds `data/` (the store) and any `.env`.
+    pub dir: PathBuf,
+}
+
+impl Host {
+    /// Starts a host in `dir` (created if needed), listening on a free port.
+    pub fn start(dir: &Path, options: &HostOptions) -> anyhow::Result<Host> {
+        std::fs::create_dir_all(dir)?;
+        let mut command = Command::new(host_binary());
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&options.args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LOG_LEVEL", "DEBUG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(component) = &options.component {
+            command.arg("--component").arg(component);
+        }
+        for (key, value) in &options.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().context("starting the host")?;
+        let stderr = child.stderr.take().context("host stderr")?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    eprintln!("[host] {line}");
+                    if let Some(address) = line.split("listening on http://").nth(1) {
+                        let _ = address_tx.send(address.trim().to_string());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let address = match address_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait()?;
+                bail!("host did not start ({status}): {:?}", log.lock().unwrap());
+            }
+        };
+        Ok(Host {
+            child: Some(child),
+            addr: address.parse()?,
+            log,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn log_contains(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    /// Waits until a log line contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log_contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Sends a signal (`TERM`, `HUP`, `KILL`…) to the host.
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status();
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    pub fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        self.signal("TERM");
+        let mut child = self.child.take().context("already stopped")?;
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("host did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A fresh directory for one test under the system temporary directory.
+pub fn test_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("calplanebot-{name}-"))
+        .tempdir()
+        .expect("temporary directory")
+}
+
+/// A blocking HTTP client with short timeouts and no proxy.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
+}

@@ -1,0 +1,110 @@
+//! The sandbox: a guest that loops, exhausts memory or traps costs one
+//! request a 500; outbound requests are limited to the allow-list.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use calplanebot_tests::components;
+use calplanebot_tests::host::{Host, HostOptions, client, test_dir};
+
+fn probe_host(name: &str, options: HostOptions) -> (Host, tempfile::TempDir) {
+    let dir = test_dir(name);
+    let host = Host::start(dir.path(), &options.component(components::probe())).unwrap();
+    (host, dir)
+}
+
+#[test]
+fn a_runaway_guest_costs_one_request_and_the_host_keeps_serving() {
+    let options = HostOptions::default()
+        .arg("--request-timeout")
+        .arg("2")
+        .arg("--memory-limit-mib")
+        .arg("32");
+    let (host, _dir) = probe_host("runaway", options);
+    let http = client();
+
+    let looping = http.get(host.url("/loop")).send().unwrap();
+    assert_eq!(looping.status(), 500);
+    assert!(host.wait_for_log("wall-clock limit", Duration::from_secs(10)));
+    assert_eq!(http.get(host.url("/ok")).send().unwrap().status(), 200);
+
+    let hungry = http.get(host.url("/alloc")).send().unwrap();
+    assert_eq!(hungry.status(), 500);
+    assert!(host.wait_for_log("memory limit of 32 MiB exceeded", Duration::from_secs(10)));
+    assert_eq!(http.get(host.url("/ok")).send().unwrap().status(), 200);
+
+    let trapping = http.get(host.url("/trap")).send().unwrap();
+    assert_eq!(trapping.status(), 500);
+    assert!(host.wait_for_log("trap", Duration::from_secs(10)));
+    assert_eq!(http.get(host.url("/ok")).send().unwrap().status(), 200);
+
+    // The error response is in the API's error format.
+    let body: serde_json::Value = http.get(host.url("/trap")).send().unwrap().json().unwrap();
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error_code"], "INTERNAL_ERROR");
+}
+
+/// A loopback server that counts the connections it accepts and answers 204.
+fn counting_server() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            use std::io::Write;
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn outbound_requests_reach_only_allowed_origins() {
+    let (denied_port, denied_hits) = counting_server();
+    let (flag_port, flag_hits) = counting_server();
+    let (config_port, config_hits) = counting_server();
+    let options = HostOptions::default()
+        .arg("--allow-host")
+        .arg(format!("127.0.0.1:{flag_port}"))
+        .env("CALDAV_URL", format!("http://127.0.0.1:{config_port}/dav/"));
+    let (host, _dir) = probe_host("allow-list", options);
+    let http = client();
+    let fetch = |port: u16| {
+        let response = http
+            .get(host.url(&format!("/fetch?url=http%3A%2F%2F127.0.0.1%3A{port}%2F")))
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+
+    let (status, body) = fetch(denied_port);
+    assert_eq!(status, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    assert_eq!(denied_hits.load(Ordering::SeqCst), 0);
+    assert!(host.wait_for_log("outbound request refused", Duration::from_secs(5)));
+
+    assert_eq!(fetch(flag_port), (200, "204".to_string()));
+    assert_eq!(flag_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(fetch(config_port), (200, "204".to_string()));
+    assert_eq!(config_hits.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn with_nothing_configured_nothing_is_reachable() {
+    let (port, hits) = counting_server();
+    let (host, _dir) = probe_host("allow-nothing", HostOptions::default());
+    let response = client()
+        .get(host.url(&format!("/fetch?url=http%3A%2F%2F127.0.0.1%3A{port}%2F")))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
