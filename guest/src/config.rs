@@ -5,34 +5,169 @@
 
 use std::collections::HashMap;
 
+use crate::caldav::{Credentials, Scheme};
+use crate::plane::PlaneSettings;
+
 /// Set by calplanebot's host to a value that is new on every host start.
 pub const BOOT_ID: &str = "CALPLANEBOT_BOOT_ID";
 /// Set by calplanebot's host to a random secret; its scheduled-sync requests
 /// carry it in [`crate::api::SCHEDULER_HEADER`].
 pub const SCHEDULER_TOKEN: &str = "CALPLANEBOT_SCHEDULER_TOKEN";
 
+const DEFAULT_INTERVAL_SECONDS: u64 = 300;
+const DEFAULT_PAGE_SIZE: u32 = 100;
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// Identifies this boot of the host, for uptime; empty when the host sets none.
-    pub boot_id: String,
-    /// The secret that marks the host's own scheduled requests; `None` when the
-    /// host has no scheduler (then no request is taken as scheduled).
-    pub scheduler_token: Option<String>,
+    vars: HashMap<String, String>,
+}
+
+/// What a sync needs; every key present and valid.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub plane: PlaneSettings,
+    /// Origin (and path prefix) of Plane's web app, for event links.
+    pub web_url: String,
+    pub caldav_url: String,
+    pub caldav_username: String,
+    pub caldav_password: String,
+    pub caldav_digest: bool,
+}
+
+impl SyncConfig {
+    pub fn credentials(&self) -> Credentials {
+        let scheme = if self.caldav_digest {
+            Scheme::Digest
+        } else {
+            Scheme::Basic
+        };
+        Credentials::new(&self.caldav_username, &self.caldav_password, scheme)
+    }
 }
 
 impl Config {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        let vars: HashMap<String, String> = vars.into_iter().collect();
         Config {
-            boot_id: vars.get(BOOT_ID).cloned().unwrap_or_default(),
-            scheduler_token: vars
-                .get(SCHEDULER_TOKEN)
-                .filter(|token| !token.is_empty())
-                .cloned(),
+            vars: vars.into_iter().collect(),
         }
     }
 
     pub fn from_env() -> Self {
         Self::from_vars(std::env::vars())
+    }
+
+    /// A set, non-blank value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Identifies this boot of the host, for uptime; empty when the host sets none.
+    pub fn boot_id(&self) -> &str {
+        self.get(BOOT_ID).unwrap_or("")
+    }
+
+    /// The secret that marks the host's own scheduled requests; `None` when
+    /// the host has no scheduler (then no request is taken as scheduled).
+    pub fn scheduler_token(&self) -> Option<&str> {
+        self.get(SCHEDULER_TOKEN)
+    }
+
+    pub fn sync_enabled(&self) -> bool {
+        !matches!(
+            self.get("ENABLE_SYNC")
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("0" | "false" | "no" | "off")
+        )
+    }
+
+    pub fn sync_interval_seconds(&self) -> u64 {
+        self.get("SYNC_INTERVAL_SECONDS")
+            .and_then(|v| v.parse().ok())
+            .filter(|&v| v > 0)
+            .unwrap_or(DEFAULT_INTERVAL_SECONDS)
+    }
+
+    /// The sync's settings, or the list of what is missing or invalid.
+    pub fn sync(&self) -> Result<SyncConfig, String> {
+        let mut missing = Vec::new();
+        let mut required = |key: &'static str| {
+            self.get(key).map(str::to_string).unwrap_or_else(|| {
+                missing.push(key);
+                String::new()
+            })
+        };
+        let base_url = required("PLANE_BASE_URL");
+        let token = required("PLANE_API_TOKEN");
+        let workspace = required("PLANE_WORKSPACE_SLUG");
+        let caldav_url = required("CALDAV_URL");
+        if !missing.is_empty() {
+            return Err(format!(
+                "not configured: {} must be set",
+                missing.join(", ")
+            ));
+        }
+        let base_url = base_url.trim_end_matches('/').to_string();
+        Ok(SyncConfig {
+            web_url: self
+                .get("PLANE_WEB_URL")
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| base_url.clone()),
+            plane: PlaneSettings {
+                base_url,
+                token,
+                workspace,
+                per_page: self
+                    .get("PLANE_PAGE_SIZE")
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&v| v > 0)
+                    .unwrap_or(DEFAULT_PAGE_SIZE),
+            },
+            caldav_url,
+            caldav_username: self.get("CALDAV_USERNAME").unwrap_or("").to_string(),
+            caldav_password: self.get("CALDAV_PASSWORD").unwrap_or("").to_string(),
+            caldav_digest: self
+                .get("CALDAV_AUTH_TYPE")
+                .is_some_and(|t| t.eq_ignore_ascii_case("digest")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        let err = config(&[("PLANE_BASE_URL", "https://p")])
+            .sync()
+            .unwrap_err();
+        assert!(err.contains("PLANE_API_TOKEN") && err.contains("CALDAV_URL"));
+        assert!(!err.contains("PLANE_BASE_URL"));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = config(&[
+            ("PLANE_BASE_URL", "https://p/"),
+            ("PLANE_API_TOKEN", "t"),
+            ("PLANE_WORKSPACE_SLUG", "ws"),
+            ("CALDAV_URL", "http://dav/"),
+        ]);
+        let sync = c.sync().unwrap();
+        assert_eq!(sync.plane.base_url, "https://p");
+        assert_eq!(sync.web_url, "https://p");
+        assert_eq!(sync.plane.per_page, 100);
+        assert!(!sync.caldav_digest);
+        assert!(c.sync_enabled());
+        assert_eq!(c.sync_interval_seconds(), 300);
+        assert!(!config(&[("ENABLE_SYNC", "False")]).sync_enabled());
     }
 }

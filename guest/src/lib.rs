@@ -5,9 +5,14 @@
 //! `wasi:http/proxy` and `wasi:keyvalue` when compiled for `wasm32-wasip2`.
 
 pub mod api;
+pub mod caldav;
 pub mod config;
 pub mod http;
+pub mod ical;
+pub mod net;
+pub mod plane;
 pub mod store;
+pub mod sync;
 pub mod time;
 pub mod uptime;
 

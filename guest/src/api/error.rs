@@ -11,6 +11,7 @@ use crate::http::Response;
 pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
+    SyncInProgress,
     InternalError,
 }
 
@@ -19,6 +20,7 @@ impl ErrorCode {
         match self {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::SyncInProgress => "SYNC_IN_PROGRESS",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -27,6 +29,7 @@ impl ErrorCode {
         match self {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::SyncInProgress => 409,
             ErrorCode::InternalError => 500,
         }
     }

@@ -3,6 +3,7 @@
 mod docs;
 mod error;
 mod service;
+mod sync;
 
 pub use error::{ApiError, ErrorCode};
 pub use service::metric_keys;
@@ -29,7 +30,30 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
 }
 
-type Handler = fn(&Context, &Request) -> Result<Response, ApiError>;
+/// Work an endpoint hands back to be done after its response is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferred {
+    /// Run the sync that holds lease `sync_id`.
+    Sync { sync_id: String },
+}
+
+/// An endpoint's answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub response: Response,
+    pub deferred: Option<Deferred>,
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply {
+            response,
+            deferred: None,
+        }
+    }
+}
+
+type Handler = fn(&Context, &Request) -> Result<Reply, ApiError>;
 
 /// One endpoint. Every route here is described in `openapi.json` (a test
 /// checks both ways).
@@ -43,35 +67,45 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/",
-        handler: |ctx, _| service::info(ctx),
+        handler: |ctx, _| service::info(ctx).map(Reply::from),
     },
     Route {
         method: "GET",
         path: "/health",
-        handler: |ctx, _| service::health(ctx),
+        handler: |ctx, _| service::health(ctx).map(Reply::from),
     },
     Route {
         method: "GET",
         path: "/api/v1/health",
-        handler: |ctx, _| service::detailed_health(ctx),
+        handler: |ctx, _| service::detailed_health(ctx).map(Reply::from),
     },
     Route {
         method: "GET",
         path: "/openapi.json",
-        handler: |_, _| Ok(docs::openapi()),
+        handler: |_, _| Ok(docs::openapi().into()),
     },
     Route {
         method: "GET",
         path: "/docs",
-        handler: |_, _| Ok(docs::page()),
+        handler: |_, _| Ok(docs::page().into()),
+    },
+    Route {
+        method: "POST",
+        path: "/webhooks/sync",
+        handler: sync::trigger,
+    },
+    Route {
+        method: "GET",
+        path: "/webhooks/status",
+        handler: |ctx, _| sync::status(ctx).map(Reply::from),
     },
 ];
 
 /// Answers one request. Every failure becomes a response in the error format.
-pub fn handle(ctx: &Context, request: &Request) -> Response {
+pub fn handle(ctx: &Context, request: &Request) -> Reply {
     route(request)
         .and_then(|handler| handler(ctx, request))
-        .unwrap_or_else(|err| err.into_response(ctx.now))
+        .unwrap_or_else(|err| err.into_response(ctx.now).into())
 }
 
 fn route(request: &Request) -> Result<Handler, ApiError> {
@@ -119,8 +153,8 @@ pub(crate) mod tests {
             config: &config,
             now: crate::time::now(),
         };
-        let response = handle(&ctx, &Request::new(method, path));
-        (response, store)
+        let reply = handle(&ctx, &Request::new(method, path));
+        (reply.response, store)
     }
 
     pub fn json_body(response: &Response) -> serde_json::Value {

@@ -4,19 +4,19 @@ use serde_json::{Value, json};
 
 use super::{ApiError, Context};
 use crate::http::Response;
+use crate::sync::status;
 use crate::time::rfc3339;
 use crate::uptime;
 
-/// Keys of the sync metrics in the store; the sync maintains them.
+/// Counters of the sync metrics in the store; the sync maintains them.
 pub mod metric_keys {
-    pub const PROJECTS_SYNCED: &str = "metrics:projects_synced";
     pub const EVENTS_CREATED: &str = "metrics:events_created";
     pub const EVENTS_UPDATED: &str = "metrics:events_updated";
     pub const EVENTS_DELETED: &str = "metrics:events_deleted";
 }
 
 fn uptime(ctx: &Context) -> Result<String, ApiError> {
-    let started = uptime::started_at(ctx.store, &ctx.config.boot_id, ctx.now)?;
+    let started = uptime::started_at(ctx.store, ctx.config.boot_id(), ctx.now)?;
     Ok(uptime::format((ctx.now - started).num_seconds()))
 }
 
@@ -43,15 +43,17 @@ pub fn health(ctx: &Context) -> Result<Response, ApiError> {
 pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
     let store = ctx.store;
     let counter = |key: &str| -> Result<Value, ApiError> { Ok(json!(store.counter(key)?)) };
+    let last = status::last_sync(store)?;
+    let sync_status = status::state(store, last.as_ref(), ctx.now)?;
     let metrics = json!({
-        "projects_synced": counter(metric_keys::PROJECTS_SYNCED)?,
+        "projects_synced": status::projects_synced(store)?,
         "events_created": counter(metric_keys::EVENTS_CREATED)?,
         "events_updated": counter(metric_keys::EVENTS_UPDATED)?,
         "events_deleted": counter(metric_keys::EVENTS_DELETED)?,
-        "last_sync": Value::Null,
-        "sync_status": "idle",
-        "caldav_connection": "unknown",
-        "plane_api_connection": "unknown",
+        "last_sync": last.map(|l| rfc3339(l.timestamp)),
+        "sync_status": sync_status,
+        "caldav_connection": status::reachability(store, true)?,
+        "plane_api_connection": status::reachability(store, false)?,
     });
     Ok(Response::json(
         200,

@@ -29,6 +29,20 @@ impl KeyValue for MemoryStore {
         Ok(())
     }
 
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut data = self.data.borrow_mut();
+        if data.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        data.insert(key.to_string(), new.to_vec());
+        Ok(true)
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         let mut counters = self.counters.borrow_mut();
         let value = counters.entry(key.to_string()).or_insert(0);

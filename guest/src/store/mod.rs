@@ -26,6 +26,15 @@ pub trait KeyValue {
     /// Adds `delta` to the counter at `key` (absent = 0) and returns the new value.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 
+    /// Sets `key` to `new` only if its value is still `expected` (`None`:
+    /// absent); `Ok(false)` when it changed.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
+
     /// Reads a counter. Counters are read through `increment(key, 0)` because
     /// hosts differ in how they encode them (decimal text, little-endian…).
     fn counter(&self, key: &str) -> Result<i64, StoreError> {

@@ -61,6 +61,40 @@ impl KeyValue for WasiStore {
     }
 
     #[cfg(not(feature = "keyvalue-draft"))]
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let cas = atomics::Cas::new(&self.bucket, key).map_err(convert)?;
+        if cas.current().map_err(convert)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, new) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(err)) => Err(convert(err)),
+        }
+    }
+
+    /// `@0.2.0-draft` has no compare-and-swap: this is get-then-set, atomic
+    /// only where the host serialises requests (`wasmtime serve` keeps the
+    /// store per request anyway, so nothing is shared there).
+    #[cfg(feature = "keyvalue-draft")]
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        if self.get(key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        self.set(key, new).map(|()| true)
+    }
+
+    #[cfg(not(feature = "keyvalue-draft"))]
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.bucket, key, delta).map_err(convert)
     }

@@ -1,11 +1,14 @@
 //! The WebAssembly binding: exports `wasi:http/incoming-handler` and adapts
-//! WASI's request, response and key-value types to the crate's own.
+//! WASI's request, response, key-value and outbound HTTP to the crate's own.
 
 mod keyvalue;
+mod outbound;
 mod server;
 
-use crate::api::{self, Context};
+use crate::api::{self, Context, Deferred};
 use crate::config::Config;
+use crate::store::KeyValue;
+use crate::sync;
 
 struct Component;
 
@@ -18,8 +21,15 @@ impl wasip2::exports::http::incoming_handler::Guest for Component {
     ) {
         let now = crate::time::now();
         let config = Config::from_env();
-        let response = match (server::read_request(request), keyvalue::WasiStore::open()) {
-            (Ok(request), Ok(store)) => {
+        let store = match keyvalue::WasiStore::open() {
+            Ok(store) => store,
+            Err(err) => {
+                server::send_response(response_out, api::ApiError::from(err).into_response(now));
+                return;
+            }
+        };
+        let reply = match server::read_request(request) {
+            Ok(request) => {
                 let ctx = Context {
                     store: &store,
                     config: &config,
@@ -27,11 +37,35 @@ impl wasip2::exports::http::incoming_handler::Guest for Component {
                 };
                 api::handle(&ctx, &request)
             }
-            (Err(err), _) => {
-                api::ApiError::new(api::ErrorCode::InternalError, err).into_response(now)
-            }
-            (_, Err(err)) => api::ApiError::from(err).into_response(now),
+            Err(err) => api::ApiError::new(api::ErrorCode::InternalError, err)
+                .into_response(now)
+                .into(),
         };
-        server::send_response(response_out, response);
+        server::send_response(response_out, reply.response);
+        if let Some(work) = reply.deferred {
+            run_deferred(work, &store, &config);
+        }
+    }
+}
+
+/// Work that continues after the response was sent, within the host's
+/// background time limit.
+fn run_deferred(work: Deferred, store: &dyn KeyValue, config: &Config) {
+    match work {
+        Deferred::Sync { sync_id } => match config.sync() {
+            Ok(settings) => {
+                let env = sync::SyncEnv {
+                    store,
+                    http: &outbound::WasiHttp,
+                    config: &settings,
+                    clock: &crate::time::now,
+                };
+                sync::run(&env, &sync_id);
+            }
+            Err(reason) => {
+                println!("ERROR Sync not started: {reason}");
+                sync::record_not_started(store, &sync_id, &reason);
+            }
+        },
     }
 }

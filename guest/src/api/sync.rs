@@ -1,0 +1,162 @@
+//! `POST /webhooks/sync` and `GET /webhooks/status`.
+
+use serde_json::{Value, json};
+
+use super::{ApiError, Context, Deferred, ErrorCode, Reply, SCHEDULER_HEADER};
+use crate::http::{Request, Response};
+use crate::sync::{lease, status};
+use crate::time::rfc3339;
+
+/// Whether the request carries the host's scheduler token (compared in
+/// constant time: the token is a secret).
+fn is_scheduled(ctx: &Context, request: &Request) -> bool {
+    match (
+        ctx.config.scheduler_token(),
+        request.header(SCHEDULER_HEADER),
+    ) {
+        (Some(token), Some(sent)) => {
+            token.len() == sent.len()
+                && token
+                    .bytes()
+                    .zip(sent.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        }
+        _ => false,
+    }
+}
+
+/// Takes the sync lease now, so a second trigger gets 409; the sync itself
+/// runs after the response is sent.
+pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
+    let scheduled = is_scheduled(ctx, request);
+    let sync_id = uuid::Uuid::new_v4().to_string();
+    if !lease::acquire(ctx.store, &sync_id, ctx.now)? {
+        let running = lease::active(ctx.store, ctx.now)?.map(|l| l.holder);
+        let mut error = ApiError::new(ErrorCode::SyncInProgress, "A sync is already running");
+        if let Some(running) = running {
+            error = error.detail("sync_id", running);
+        }
+        return Err(error);
+    }
+    let message = if scheduled {
+        "Scheduled sync initiated"
+    } else {
+        "Manual sync initiated"
+    };
+    Ok(Reply {
+        response: Response::json(
+            200,
+            &json!({
+                "status": "triggered",
+                "message": message,
+                "sync_id": sync_id,
+                "timestamp": rfc3339(ctx.now),
+            }),
+        ),
+        deferred: Some(Deferred::Sync { sync_id }),
+    })
+}
+
+pub fn status(ctx: &Context) -> Result<Response, ApiError> {
+    let last = status::last_sync(ctx.store)?;
+    let state = status::state(ctx.store, last.as_ref(), ctx.now)?;
+    let next_sync = match (&last, ctx.config.sync_enabled()) {
+        (Some(last), true) => {
+            let interval = chrono::Duration::seconds(ctx.config.sync_interval_seconds() as i64);
+            json!(rfc3339(last.timestamp + interval))
+        }
+        _ => Value::Null,
+    };
+    let last_sync = match last {
+        Some(last) => json!({
+            "timestamp": rfc3339(last.timestamp),
+            "duration_seconds": last.duration_seconds,
+            "status": last.status,
+            "events_processed": last.events_processed,
+            "errors": last.errors,
+        }),
+        None => Value::Null,
+    };
+    Ok(Response::json(
+        200,
+        &json!({
+            "status": state,
+            "last_sync": last_sync,
+            "next_sync": next_sync,
+            "queue_length": 0,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Context, handle};
+    use crate::config::Config;
+    use crate::store::memory::MemoryStore;
+
+    fn ctx<'a>(store: &'a MemoryStore, config: &'a Config) -> Context<'a> {
+        Context {
+            store,
+            config,
+            now: crate::time::now(),
+        }
+    }
+
+    #[test]
+    fn a_second_trigger_while_one_runs_is_409() {
+        let store = MemoryStore::default();
+        let config = Config::default();
+        let first = handle(
+            &ctx(&store, &config),
+            &Request::new("POST", "/webhooks/sync"),
+        );
+        assert_eq!(first.response.status, 200);
+        let body: Value = serde_json::from_slice(&first.response.body).unwrap();
+        assert_eq!(body["status"], "triggered");
+        assert_eq!(body["message"], "Manual sync initiated");
+        let Some(Deferred::Sync { sync_id }) = first.deferred else {
+            panic!("no sync deferred")
+        };
+        assert_eq!(body["sync_id"], sync_id);
+
+        let second = handle(
+            &ctx(&store, &config),
+            &Request::new("POST", "/webhooks/sync"),
+        );
+        assert_eq!(second.response.status, 409);
+        let body: Value = serde_json::from_slice(&second.response.body).unwrap();
+        assert_eq!(body["error_code"], "SYNC_IN_PROGRESS");
+        assert_eq!(body["details"]["sync_id"], sync_id);
+        assert!(second.deferred.is_none());
+
+        let status = handle(
+            &ctx(&store, &config),
+            &Request::new("GET", "/webhooks/status"),
+        );
+        let body: Value = serde_json::from_slice(&status.response.body).unwrap();
+        assert_eq!(body["status"], "running");
+        assert_eq!(body["queue_length"], 0);
+        assert!(body["last_sync"].is_null());
+    }
+
+    #[test]
+    fn only_the_hosts_token_marks_a_scheduled_sync() {
+        let store = MemoryStore::default();
+        let config = Config::from_vars([(
+            crate::config::SCHEDULER_TOKEN.to_string(),
+            "s3cret".to_string(),
+        )]);
+        let mut request = Request::new("POST", "/webhooks/sync");
+        request
+            .headers
+            .push((SCHEDULER_HEADER.into(), "guess!".into()));
+        assert!(!is_scheduled(&ctx(&store, &config), &request));
+        request.headers[0].1 = "s3cret".into();
+        assert!(is_scheduled(&ctx(&store, &config), &request));
+        let reply = handle(&ctx(&store, &config), &request);
+        let body: Value = serde_json::from_slice(&reply.response.body).unwrap();
+        assert_eq!(body["message"], "Scheduled sync initiated");
+    }
+}

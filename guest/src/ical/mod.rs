@@ -1,0 +1,17 @@
+//! Work item → iCalendar: the mapping rules, and reading events back.
+//!
+//! [`Event`] holds exactly the properties the service owns. It is rendered to
+//! RFC 5545 text ([`render`]) and parsed back from what a server returns
+//! ([`parse`]), so "is the calendar's copy what we would write?" is a
+//! comparison of two `Event`s' hashes, whatever the server did to folding,
+//! property order or escaping.
+
+mod event;
+mod html;
+mod mapping;
+mod parse;
+mod render;
+
+pub use event::{Event, HASH_PROPERTY, Status, is_owned_uid, uid_for};
+pub use mapping::{Issue, Priority, event_for};
+pub use parse::{parse_event, uid_of};

@@ -1,0 +1,262 @@
+//! Plane REST API v1: listings with pagination, within the rate limit.
+//!
+//! Facts this relies on (Plane CE source and docs): every path ends with `/`;
+//! the cursor loop ends on `next_page_results == false` (the last page still
+//! has a `next_cursor`); offset pages over a changing set can repeat items,
+//! so results are de-duplicated by id; 60 requests/minute per key, with
+//! `X-RateLimit-Remaining`/`-Reset` on successes and `429` + `Retry-After`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::model::{Label, Malformed, Member, Project, State, WorkItem};
+use crate::net::{Http, HttpRequest, HttpResponse, NetError};
+
+/// Most retries of one request (429s, 5xx and connection failures).
+const MAX_ATTEMPTS: u32 = 6;
+/// Longest single wait, whatever a server asks for.
+const MAX_WAIT: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Clone)]
+pub struct PlaneSettings {
+    /// API origin, e.g. `https://api.plane.so` (a path prefix is kept).
+    pub base_url: String,
+    pub token: String,
+    pub workspace: String,
+    pub per_page: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaneError {
+    #[error("Plane rejected the request ({status}): {hint}")]
+    Rejected { status: u16, hint: String },
+    #[error("Plane answered {status} after {attempts} attempts")]
+    Unavailable { status: u16, attempts: u32 },
+    #[error("Plane unreachable: {0}")]
+    Connection(NetError),
+    #[error("Plane sent an unexpected response: {0}")]
+    Malformed(String),
+}
+
+pub struct PlaneClient<'a> {
+    http: &'a dyn Http,
+    settings: &'a PlaneSettings,
+}
+
+impl<'a> PlaneClient<'a> {
+    pub fn new(http: &'a dyn Http, settings: &'a PlaneSettings) -> Self {
+        PlaneClient { http, settings }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/api/v1/workspaces/{}/{path}",
+            self.settings.base_url.trim_end_matches('/'),
+            self.settings.workspace
+        )
+    }
+
+    pub fn projects(&self) -> Result<Vec<Project>, PlaneError> {
+        let (values, _) = self.list("projects/", "")?;
+        Ok(values.iter().filter_map(Project::from_json).collect())
+    }
+
+    /// Every listed work item of a project, and the ones that could not be read.
+    pub fn work_items(
+        &self,
+        project_id: &str,
+    ) -> Result<(Vec<WorkItem>, Vec<Malformed>), PlaneError> {
+        let (values, _) = self.list(
+            &format!("projects/{project_id}/work-items/"),
+            "&expand=state,assignees,labels",
+        )?;
+        let mut items = Vec::new();
+        let mut malformed = Vec::new();
+        for value in &values {
+            match WorkItem::from_json(value) {
+                Ok(item) => items.push(item),
+                Err(err) => malformed.push(err),
+            }
+        }
+        Ok((items, malformed))
+    }
+
+    /// One work item; `None` when Plane hides it (deleted, archived, draft).
+    pub fn work_item(
+        &self,
+        project_id: &str,
+        item_id: &str,
+    ) -> Result<Option<WorkItem>, PlaneError> {
+        let url = self.url(&format!(
+            "projects/{project_id}/work-items/{item_id}/?expand=state,assignees,labels"
+        ));
+        match self.get(&url) {
+            Ok(value) => WorkItem::from_json(&value)
+                .map(Some)
+                .map_err(|e| PlaneError::Malformed(e.to_string())),
+            Err(PlaneError::Rejected { status: 404, .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    pub fn states(&self, project_id: &str) -> Result<Vec<State>, PlaneError> {
+        let (values, _) = self.list(&format!("projects/{project_id}/states/"), "")?;
+        Ok(values.iter().filter_map(State::from_json).collect())
+    }
+
+    pub fn labels(&self, project_id: &str) -> Result<Vec<Label>, PlaneError> {
+        let (values, _) = self.list(&format!("projects/{project_id}/labels/"), "")?;
+        Ok(values.iter().filter_map(Label::from_json).collect())
+    }
+
+    /// Project members: a plain array, not paginated.
+    pub fn members(&self, project_id: &str) -> Result<Vec<Member>, PlaneError> {
+        let value = self.get(&self.url(&format!("projects/{project_id}/members/")))?;
+        let values = match &value {
+            Value::Array(values) => values.as_slice(),
+            other => other
+                .get("results")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        };
+        Ok(values.iter().filter_map(Member::from_json).collect())
+    }
+
+    /// All pages of a listing, de-duplicated by id; also the number of pages.
+    fn list(&self, path: &str, extra_query: &str) -> Result<(Vec<Value>, u32), PlaneError> {
+        let per_page = self.settings.per_page.max(1);
+        let mut cursor = format!("{per_page}:0:0");
+        let mut seen = HashSet::new();
+        let mut results = Vec::new();
+        let mut pages = 0;
+        loop {
+            let url = format!(
+                "{}?per_page={per_page}&cursor={cursor}{extra_query}",
+                self.url(path)
+            );
+            let page = self.get(&url)?;
+            pages += 1;
+            let items = page
+                .get("results")
+                .and_then(Value::as_array)
+                .ok_or_else(|| PlaneError::Malformed(format!("{path}: no results list")))?;
+            for item in items {
+                let id = item.get("id").map(Value::to_string);
+                // Items without an id are kept, to be reported as malformed.
+                if id.as_ref().is_none_or(|id| seen.insert(id.clone())) {
+                    results.push(item.clone());
+                }
+            }
+            let more = page
+                .get("next_page_results")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let next = page
+                .get("next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !more || items.is_empty() || next.is_empty() || next == cursor {
+                return Ok((results, pages));
+            }
+            cursor = next.to_string();
+        }
+    }
+
+    fn get(&self, url: &str) -> Result<Value, PlaneError> {
+        let response = self.send(&HttpRequest::new("GET", url))?;
+        serde_json::from_slice(&response.body)
+            .map_err(|err| PlaneError::Malformed(format!("not JSON: {err}")))
+    }
+
+    /// Sends with the API key, pacing by the rate-limit headers and retrying
+    /// what is worth retrying.
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlaneError> {
+        let request = request
+            .clone()
+            .header("x-api-key", self.settings.token.clone())
+            .header("accept", "application/json");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.http.send(&request);
+            let retry_in = match &outcome {
+                Ok(response) if (200..300).contains(&response.status) => {
+                    self.pace(response);
+                    return outcome.map_err(PlaneError::Connection);
+                }
+                Ok(response) if response.status == 429 => retry_after(response),
+                Ok(response) if response.status >= 500 => backoff(attempt),
+                Ok(response) => return Err(rejected(response)),
+                Err(NetError::Denied | NetError::Invalid(_)) => {
+                    return Err(PlaneError::Connection(
+                        outcome.err().unwrap_or(NetError::Denied),
+                    ));
+                }
+                Err(_) => backoff(attempt),
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return match outcome {
+                    Ok(response) => Err(PlaneError::Unavailable {
+                        status: response.status,
+                        attempts: attempt,
+                    }),
+                    Err(err) => Err(PlaneError::Connection(err)),
+                };
+            }
+            self.http.sleep(retry_in);
+        }
+    }
+
+    /// When the window's budget is spent, wait for its reset rather than
+    /// collecting a 429.
+    fn pace(&self, response: &HttpResponse) {
+        let remaining = response
+            .header("x-ratelimit-remaining")
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        let reset = response
+            .header("x-ratelimit-reset")
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        if let (Some(remaining), Some(reset)) = (remaining, reset) {
+            if remaining <= 0 {
+                let now = crate::time::now().timestamp();
+                let wait = Duration::from_secs(u64::try_from(reset - now).unwrap_or(0) + 1);
+                self.http.sleep(wait.min(MAX_WAIT));
+            }
+        }
+    }
+}
+
+fn retry_after(response: &HttpResponse) -> Duration {
+    let seconds = response
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(60);
+    Duration::from_secs(seconds.max(1)).min(MAX_WAIT)
+}
+
+/// 1 s, 2 s, 4 s… capped.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(MAX_WAIT)
+}
+
+fn rejected(response: &HttpResponse) -> PlaneError {
+    let hint = match response.status {
+        401 => "no valid API key was sent; set PLANE_API_TOKEN".to_string(),
+        403 => "the API key is not valid or lacks access; check PLANE_API_TOKEN".to_string(),
+        404 => "not found; check PLANE_BASE_URL and PLANE_WORKSPACE_SLUG".to_string(),
+        status => {
+            let detail = serde_json::from_slice::<Value>(&response.body)
+                .ok()
+                .and_then(|v| v.get("detail").or(v.get("error")).map(Value::to_string))
+                .unwrap_or_default();
+            format!("HTTP {status} {detail}").trim().to_string()
+        }
+    };
+    PlaneError::Rejected {
+        status: response.status,
+        hint,
+    }
+}

@@ -1,0 +1,7 @@
+//! The Plane REST API v1 client and its data model.
+
+mod client;
+mod model;
+
+pub use client::{PlaneClient, PlaneError, PlaneSettings};
+pub use model::{Label, Malformed, Member, Project, Ref, State, WorkItem};

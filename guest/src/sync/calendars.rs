@@ -1,0 +1,112 @@
+//! One calendar per project, `Plane: {project name}`. The mapping is kept
+//! in the store so a renamed project keeps its calendar (which is renamed
+//! too) and two projects never share one.
+
+use std::collections::HashSet;
+
+use crate::caldav::{CalDavClient, CalDavError, Calendar};
+use crate::plane::Project;
+use crate::store::{KeyValue, StoreError};
+
+fn mapping_key(project_id: &str) -> String {
+    format!("calendar:project:{project_id}")
+}
+
+pub fn display_name(project: &Project) -> String {
+    format!("Plane: {}", project.name)
+}
+
+/// The calendar mapped to a project, if any (for the webhook path).
+pub fn mapped(store: &dyn KeyValue, project_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .get(&mapping_key(project_id))?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarError {
+    #[error(transparent)]
+    CalDav(#[from] CalDavError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Finds or creates the project's calendar. `calendars` is the home's
+/// listing, kept current; `taken` the calendars mapped to other projects.
+/// Returns the calendar and whether it was just created (so empty).
+pub fn ensure(
+    client: &CalDavClient,
+    store: &dyn KeyValue,
+    home: &str,
+    calendars: &mut Vec<Calendar>,
+    taken: &HashSet<String>,
+    project: &Project,
+) -> Result<(Calendar, bool), CalendarError> {
+    let wanted = display_name(project);
+    let known = mapped(store, &project.id)?;
+    if let Some(calendar) = known
+        .as_ref()
+        .and_then(|url| calendars.iter_mut().find(|c| &c.url == url))
+    {
+        if calendar.display_name.as_deref() != Some(wanted.as_str()) {
+            client.rename_calendar(&calendar.url, &wanted)?;
+            println!("INFO Calendar renamed to {wanted:?}");
+            calendar.display_name = Some(wanted);
+        }
+        return Ok((calendar.clone(), false));
+    }
+    if let Some(calendar) = calendars
+        .iter()
+        .find(|c| c.display_name.as_deref() == Some(wanted.as_str()) && !taken.contains(&c.url))
+    {
+        store.set(&mapping_key(&project.id), calendar.url.as_bytes())?;
+        return Ok((calendar.clone(), false));
+    }
+    let url = format!("{home}plane-{}/", path_segment(&project.id));
+    let description = format!(
+        "Work items of the Plane project {} with a due date",
+        project.name
+    );
+    let created = client.make_calendar(&url, &wanted, &description)?;
+    if !created {
+        // The path is ours (named by project id) but the mapping was lost:
+        // take it back and give it the right name.
+        client.rename_calendar(&url, &wanted)?;
+    } else {
+        println!("INFO Calendar created: {wanted:?}");
+    }
+    store.set(&mapping_key(&project.id), url.as_bytes())?;
+    let calendar = Calendar {
+        url,
+        display_name: Some(wanted),
+    };
+    calendars.push(calendar.clone());
+    Ok((calendar, created))
+}
+
+fn path_segment(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Calendars mapped to any of `projects`, except `except`.
+pub fn taken_by_others(
+    store: &dyn KeyValue,
+    projects: &[Project],
+    except: &str,
+) -> Result<HashSet<String>, StoreError> {
+    let mut taken = HashSet::new();
+    for project in projects.iter().filter(|p| p.id != except) {
+        if let Some(url) = mapped(store, &project.id)? {
+            taken.insert(url);
+        }
+    }
+    Ok(taken)
+}

@@ -1,0 +1,332 @@
+//! One full sync: Plane's projects and items → the calendars.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::calendars::{self, CalendarError};
+use super::executor::{self, Outcome as Writes};
+use super::lease;
+use super::planner::{self, Existing};
+use super::status::{self, LastSync, Outcome, Reachability};
+use crate::caldav::{CalDavClient, CalDavError};
+use crate::config::SyncConfig;
+use crate::ical::{self, Issue, parse_event, uid_of};
+use crate::net::Http;
+use crate::plane::{Label, Member, PlaneClient, PlaneError, Project, Ref, State, WorkItem};
+use crate::store::KeyValue;
+
+pub struct SyncEnv<'a> {
+    pub store: &'a dyn KeyValue,
+    pub http: &'a dyn Http,
+    pub config: &'a SyncConfig,
+    pub clock: &'a dyn Fn() -> DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct Tally {
+    writes: Writes,
+    errors: Vec<String>,
+    projects: u64,
+}
+
+/// Runs a sync under the lease `sync_id` already holds, records its outcome
+/// and releases the lease.
+pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
+    let started = (env.clock)();
+    let mut tally = Tally::default();
+    let outcome = sync_all(env, sync_id, &mut tally);
+    let failed = outcome.is_err();
+    if let Err(reason) = outcome {
+        tally.errors.insert(0, reason);
+    }
+    let finished = (env.clock)();
+    let writes = &tally.writes;
+    let report = LastSync {
+        sync_id: sync_id.to_string(),
+        timestamp: finished,
+        duration_seconds: (finished - started).num_milliseconds() as f64 / 1000.0,
+        status: match (failed, tally.errors.is_empty()) {
+            (true, _) => Outcome::Failed,
+            (false, true) => Outcome::Success,
+            (false, false) => Outcome::Partial,
+        },
+        events_processed: writes.created + writes.updated + writes.deleted + writes.unchanged,
+        errors: tally.errors.clone(),
+    };
+    println!(
+        "INFO Sync completed: {} created, {} updated, {} deleted",
+        writes.created, writes.updated, writes.deleted
+    );
+    for error in &report.errors {
+        println!("WARN Sync problem: {error}");
+    }
+    finish(
+        env.store,
+        &report,
+        [writes.created, writes.updated, writes.deleted],
+        tally.projects,
+    );
+    report
+}
+
+/// Records a sync that could not start (e.g. not configured) as failed.
+pub fn record_not_started(store: &dyn KeyValue, sync_id: &str, reason: &str) -> LastSync {
+    let report = LastSync {
+        sync_id: sync_id.to_string(),
+        timestamp: crate::time::now(),
+        duration_seconds: 0.0,
+        status: Outcome::Failed,
+        events_processed: 0,
+        errors: vec![reason.to_string()],
+    };
+    finish(store, &report, [0, 0, 0], 0);
+    report
+}
+
+/// Saves the outcome, adds its counts to the metrics, releases the lease.
+fn finish(store: &dyn KeyValue, report: &LastSync, counts: [u64; 3], projects: u64) {
+    let counters = [
+        (status::COUNTERS[0], counts[0]),
+        (status::COUNTERS[1], counts[1]),
+        (status::COUNTERS[2], counts[2]),
+    ];
+    let saved = status::record(store, report, counters, projects);
+    if let Err(err) = saved.and_then(|()| lease::release(store, &report.sync_id)) {
+        println!("ERROR Sync state not saved: {err}");
+    }
+}
+
+/// Notes how the last contact with a server went, for `/api/v1/health`.
+fn contact<T, E>(env: &SyncEnv, caldav: bool, result: Result<T, E>) -> Result<T, E> {
+    let reachability = if result.is_ok() {
+        Reachability::Healthy
+    } else {
+        Reachability::Unhealthy
+    };
+    let _ = status::record_contact(env.store, caldav, reachability);
+    result
+}
+
+fn sync_all(env: &SyncEnv, sync_id: &str, tally: &mut Tally) -> Result<(), String> {
+    let plane = PlaneClient::new(env.http, &env.config.plane);
+    let credentials = env.config.credentials();
+    let caldav = CalDavClient::new(env.http, &env.config.caldav_url, &credentials);
+
+    let projects =
+        contact(env, false, plane.projects()).map_err(|e| format!("PLANE_API_ERROR: {e}"))?;
+    let home = contact(env, true, caldav.discover_home()).map_err(caldav_error)?;
+    let mut calendars = contact(env, true, caldav.calendars(&home)).map_err(caldav_error)?;
+
+    let mut listings = Vec::new();
+    for project in &projects {
+        match plane.work_items(&project.id) {
+            Ok((items, malformed)) => {
+                tally
+                    .errors
+                    .extend(malformed.iter().map(ToString::to_string));
+                listings.push((project, items));
+            }
+            Err(err) => {
+                let _ = status::record_contact(env.store, false, Reachability::Unhealthy);
+                tally
+                    .errors
+                    .push(format!("project {}: PLANE_API_ERROR: {err}", project.name));
+            }
+        }
+    }
+    let total: usize = listings.iter().map(|(_, items)| items.len()).sum();
+    println!("INFO Sync started: {total} issues to process");
+
+    for (project, items) in listings {
+        if !lease::renew(env.store, sync_id, (env.clock)()).unwrap_or(false) {
+            return Err("the sync lease was lost (another sync took over)".into());
+        }
+        let issues = match resolve(&plane, project, &items, env.config) {
+            Ok(issues) => issues,
+            Err(err) => {
+                tally
+                    .errors
+                    .push(format!("project {}: PLANE_API_ERROR: {err}", project.name));
+                continue;
+            }
+        };
+        match sync_project(
+            env,
+            &caldav,
+            &home,
+            &mut calendars,
+            &projects,
+            project,
+            &issues,
+            items.len(),
+            sync_id,
+        ) {
+            Ok(writes) => {
+                tally.projects += 1;
+                tally.errors.extend(
+                    writes
+                        .errors
+                        .iter()
+                        .map(|e| format!("project {}: {e}", project.name)),
+                );
+                add(&mut tally.writes, &writes);
+                if writes.connection_lost {
+                    let _ = status::record_contact(env.store, true, Reachability::Unhealthy);
+                    return Err(
+                        "CALDAV_CONNECTION_ERROR: the CalDAV server became unreachable".into(),
+                    );
+                }
+            }
+            Err(CalendarError::CalDav(CalDavError::Connection(err))) => {
+                let _ = status::record_contact(env.store, true, Reachability::Unhealthy);
+                return Err(format!("CALDAV_CONNECTION_ERROR: {err}"));
+            }
+            Err(err) => tally
+                .errors
+                .push(format!("project {}: {err}", project.name)),
+        }
+    }
+    Ok(())
+}
+
+fn caldav_error(err: CalDavError) -> String {
+    match err {
+        CalDavError::Connection(_) => format!("CALDAV_CONNECTION_ERROR: {err}"),
+        other => other.to_string(),
+    }
+}
+
+fn add(total: &mut Writes, more: &Writes) {
+    total.created += more.created;
+    total.updated += more.updated;
+    total.deleted += more.deleted;
+    total.unchanged += more.unchanged;
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sync_project(
+    env: &SyncEnv,
+    caldav: &CalDavClient,
+    home: &str,
+    calendars: &mut Vec<crate::caldav::Calendar>,
+    projects: &[Project],
+    project: &Project,
+    issues: &[Issue],
+    listed: usize,
+    sync_id: &str,
+) -> Result<Writes, CalendarError> {
+    let taken = calendars::taken_by_others(env.store, projects, &project.id)?;
+    let (calendar, created) =
+        calendars::ensure(caldav, env.store, home, calendars, &taken, project)?;
+    // A calendar made a moment ago is empty: no need to list it.
+    let remote = if created {
+        Vec::new()
+    } else {
+        caldav.events(&calendar.url)?
+    };
+    let existing: Vec<Existing> = remote
+        .into_iter()
+        .map(|event| Existing {
+            uid: uid_of(&event.data),
+            event: parse_event(&event.data),
+            url: event.url,
+            etag: event.etag,
+        })
+        .collect();
+    let desired: Vec<_> = issues.iter().filter_map(ical::event_for).collect();
+    let plan = planner::plan(&calendar.url, &desired, &existing, listed);
+    let mut writes = executor::execute(caldav, &plan, (env.clock)(), || {
+        lease::renew(env.store, sync_id, (env.clock)()).unwrap_or(false)
+    });
+    if let Some(guard) = plan.guard {
+        writes.errors.push(guard);
+    }
+    Ok(writes)
+}
+
+/// Names for every state, label and assignee; looked up only when Plane
+/// sent ids instead of objects.
+fn resolve(
+    plane: &PlaneClient,
+    project: &Project,
+    items: &[WorkItem],
+    config: &SyncConfig,
+) -> Result<Vec<Issue>, PlaneError> {
+    let needs = items.iter().fold((false, false, false), |acc, item| {
+        let (s, l, a) = item.unresolved();
+        (acc.0 || s, acc.1 || l, acc.2 || a)
+    });
+    let states: HashMap<String, State> = if needs.0 {
+        plane
+            .states(&project.id)?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let labels: HashMap<String, Label> = if needs.1 {
+        plane
+            .labels(&project.id)?
+            .into_iter()
+            .map(|l| (l.id.clone(), l))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let members: HashMap<String, Member> = if needs.2 {
+        plane
+            .members(&project.id)?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    Ok(items
+        .iter()
+        .map(|item| issue(item, project, config, &states, &labels, &members))
+        .collect())
+}
+
+pub fn issue(
+    item: &WorkItem,
+    project: &Project,
+    config: &SyncConfig,
+    states: &HashMap<String, State>,
+    labels: &HashMap<String, Label>,
+    members: &HashMap<String, Member>,
+) -> Issue {
+    let state = match &item.state {
+        Some(Ref::Expanded(state)) => Some(state.clone()),
+        Some(Ref::Id(id)) => states.get(id).cloned(),
+        None => None,
+    };
+    let name_of = |r: &Ref<Label>| match r {
+        Ref::Expanded(label) => Some(label.name.clone()),
+        Ref::Id(id) => labels.get(id).map(|l| l.name.clone()),
+    };
+    let member_of = |r: &Ref<Member>| match r {
+        Ref::Expanded(member) => Some(member.display_name.clone()),
+        Ref::Id(id) => members.get(id).map(|m| m.display_name.clone()),
+    };
+    Issue {
+        id: item.id.clone(),
+        sequence_id: item.sequence_id,
+        name: item.name.clone(),
+        description_html: item.description_html.clone(),
+        priority: item.priority.clone(),
+        target_date: item.target_date,
+        state_name: state.as_ref().map(|s| s.name.clone()),
+        state_group: state.map(|s| s.group),
+        assignees: item.assignees.iter().filter_map(member_of).collect(),
+        labels: item.labels.iter().filter_map(name_of).collect(),
+        project_name: project.name.clone(),
+        project_identifier: project.identifier.clone(),
+        url: format!(
+            "{}/{}/projects/{}/issues/{}/",
+            config.web_url, config.plane.workspace, project.id, item.id
+        ),
+    }
+}

@@ -1,0 +1,123 @@
+//! [`Http`] over `wasi:http/outgoing-handler`.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+
+use crate::net::{Http, HttpRequest, HttpResponse, NetError, Origin};
+
+/// Largest response body read; a calendar REPORT of a few thousand events
+/// fits many times over.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub struct WasiHttp;
+
+fn method(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_string()),
+    }
+}
+
+fn net_error(code: ErrorCode) -> NetError {
+    match code {
+        ErrorCode::HttpRequestDenied => NetError::Denied,
+        ErrorCode::ConnectionTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout => NetError::Timeout,
+        other => NetError::Connection(format!("{other:?}")),
+    }
+}
+
+impl Http for WasiHttp {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
+        let origin = Origin::of(&request.url)
+            .ok_or_else(|| NetError::Invalid("not an absolute URL".into()))?;
+        let (scheme, authority) = origin
+            .as_str()
+            .split_once("://")
+            .ok_or_else(|| NetError::Invalid("no scheme".into()))?;
+        let headers = Fields::new();
+        for (name, value) in &request.headers {
+            headers
+                .append(name, value.as_bytes())
+                .map_err(|err| NetError::Invalid(format!("header {name}: {err:?}")))?;
+        }
+        let outgoing = OutgoingRequest::new(headers);
+        let path = crate::net::path_of(&request.url);
+        let scheme = if scheme == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        outgoing
+            .set_method(&method(&request.method))
+            .and(outgoing.set_scheme(Some(&scheme)))
+            .and(outgoing.set_authority(Some(authority)))
+            .and(outgoing.set_path_with_query(Some(path)))
+            .map_err(|()| NetError::Invalid("request line rejected".into()))?;
+        let body = outgoing
+            .body()
+            .map_err(|()| NetError::Invalid("no body".into()))?;
+        let future = outgoing_handler::handle(outgoing, None).map_err(net_error)?;
+        {
+            let mut stream = body
+                .write()
+                .map_err(|()| NetError::Invalid("no body stream".into()))?;
+            stream
+                .write_all(&request.body)
+                .and_then(|()| Write::flush(&mut stream))
+                .map_err(|err| NetError::Connection(err.to_string()))?;
+        }
+        OutgoingBody::finish(body, None).map_err(net_error)?;
+        future.subscribe().block();
+        let response = future
+            .get()
+            .ok_or_else(|| NetError::Connection("no response".into()))?
+            .map_err(|()| NetError::Connection("response taken twice".into()))?
+            .map_err(net_error)?;
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect();
+        let status = response.status();
+        let incoming = response
+            .consume()
+            .map_err(|()| NetError::Connection("response body taken".into()))?;
+        let mut body = Vec::new();
+        {
+            let stream = incoming
+                .stream()
+                .map_err(|()| NetError::Connection("response body stream".into()))?;
+            stream
+                .take(MAX_RESPONSE_BYTES)
+                .read_to_end(&mut body)
+                .map_err(|err| NetError::Connection(err.to_string()))?;
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn sleep(&self, duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        wasip2::clocks::monotonic_clock::subscribe_duration(nanos).block();
+    }
+}
