@@ -32,6 +32,7 @@ pub struct SyncConfig {
     pub caldav_username: String,
     pub caldav_password: String,
     pub caldav_digest: bool,
+    pub lease_ttl: chrono::Duration,
 }
 
 impl SyncConfig {
@@ -91,6 +92,15 @@ impl Config {
             .unwrap_or(DEFAULT_INTERVAL_SECONDS)
     }
 
+    /// How long the sync lease lasts without renewal (`SYNC_LEASE_SECONDS`).
+    pub fn lease_ttl(&self) -> chrono::Duration {
+        self.get("SYNC_LEASE_SECONDS")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|&v| v > 0)
+            .map(chrono::Duration::seconds)
+            .unwrap_or(crate::sync::lease::DEFAULT_TTL)
+    }
+
     /// The sync's settings, or the list of what is missing or invalid.
     pub fn sync(&self) -> Result<SyncConfig, String> {
         let mut missing = Vec::new();
@@ -132,6 +142,7 @@ impl Config {
             caldav_digest: self
                 .get("CALDAV_AUTH_TYPE")
                 .is_some_and(|t| t.eq_ignore_ascii_case("digest")),
+            lease_ttl: self.lease_ttl(),
         })
     }
 }

@@ -32,7 +32,7 @@ impl Allowed {
     pub fn from_url(url: &Url) -> Option<Self> {
         Some(Allowed::Origin {
             scheme: url.scheme().to_string(),
-            host: url.host_str()?.to_ascii_lowercase(),
+            host: normalize_host(url.host_str()?),
             port: url.port_or_known_default()?,
         })
     }
@@ -44,7 +44,7 @@ impl Allowed {
             return Self::from_url(&url).ok_or_else(invalid);
         }
         let url = Url::parse(&format!("http://{entry}")).map_err(|_| invalid())?;
-        let host = url.host_str().ok_or_else(invalid)?.to_ascii_lowercase();
+        let host = normalize_host(url.host_str().ok_or_else(invalid)?);
         if url.path() != "/" || url.query().is_some() {
             return Err(invalid());
         }
@@ -74,27 +74,23 @@ pub struct OutboundPolicy {
     pub response_timeout: Duration,
 }
 
+/// Lower case, IPv6 brackets removed: `[::1]` and `::1` are one host.
+fn normalize_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
+}
+
 impl OutboundPolicy {
     pub fn permits(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let Some(host) = uri.host() else {
+        let Some(host) = uri.host().map(normalize_host) else {
             return false;
         };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "https" { 443 } else { 80 });
-        self.allowed.iter().any(|a| {
-            let allowed_host = match a {
-                Allowed::Origin { host, .. } | Allowed::Host { host, .. } => {
-                    host.trim_start_matches('[').trim_end_matches(']')
-                }
-            };
-            allowed_host == host && a.permits(&scheme, allowed_host, port)
-        })
+        self.allowed.iter().any(|a| a.permits(&scheme, &host, port))
     }
 
     fn capped(&self, options: Option<RequestOptions>) -> RequestOptions {

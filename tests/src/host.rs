@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// `target/`, from the test executable's place in `target/<profile>/deps`.
+pub fn target_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .expect("test executable lives in target/<profile>/deps")
+}
+
 /// The host binary, built on first use in the profile these tests run in
 /// (`cargo test` builds libraries and tests, not other packages' binaries).
 pub fn host_binary() -> &'static Path {

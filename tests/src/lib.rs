@@ -1,5 +1,9 @@
 //! Support for the end-to-end tests: the real host binary serving real
-//! components, driven over real sockets.
+//! components, a real CalDAV server, and a fake Plane, over real sockets.
 
+pub mod caldav_server;
 pub mod components;
+pub mod counting_proxy;
+pub mod fake_plane;
 pub mod host;
+pub mod world;

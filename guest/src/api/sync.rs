@@ -31,7 +31,7 @@ fn is_scheduled(ctx: &Context, request: &Request) -> bool {
 pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
     let scheduled = is_scheduled(ctx, request);
     let sync_id = uuid::Uuid::new_v4().to_string();
-    if !lease::acquire(ctx.store, &sync_id, ctx.now)? {
+    if !lease::acquire(ctx.store, &sync_id, ctx.now, ctx.config.lease_ttl())? {
         let running = lease::active(ctx.store, ctx.now)?.map(|l| l.holder);
         let mut error = ApiError::new(ErrorCode::SyncInProgress, "A sync is already running");
         if let Some(running) = running {

@@ -5,7 +5,7 @@
 //! ETags are opaque: sent back exactly as received, never computed.
 
 use super::auth::Credentials;
-use super::xml::{self, CALDAV, DAV, Entry};
+use super::xml::{self, Entry};
 use crate::net::{Http, HttpRequest, HttpResponse, NetError, join, path_of};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -286,6 +286,3 @@ fn status_error(method: &str, url: &str, status: u16) -> CalDavError {
         status,
     }
 }
-
-// The namespaces are part of the module's contract with the XML reader.
-const _: (&str, &str) = (DAV, CALDAV);

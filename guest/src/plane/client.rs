@@ -181,7 +181,13 @@ impl<'a> PlaneClient<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.http.send(&request);
+            let outcome = match self.http.send(&request) {
+                // Not worth retrying: the host forbids it, or it is malformed.
+                Err(err @ (NetError::Denied | NetError::Invalid(_))) => {
+                    return Err(PlaneError::Connection(err));
+                }
+                other => other,
+            };
             let retry_in = match &outcome {
                 Ok(response) if (200..300).contains(&response.status) => {
                     self.pace(response);
@@ -219,12 +225,12 @@ impl<'a> PlaneClient<'a> {
         let reset = response
             .header("x-ratelimit-reset")
             .and_then(|v| v.trim().parse::<i64>().ok());
-        if let (Some(remaining), Some(reset)) = (remaining, reset) {
-            if remaining <= 0 {
-                let now = crate::time::now().timestamp();
-                let wait = Duration::from_secs(u64::try_from(reset - now).unwrap_or(0) + 1);
-                self.http.sleep(wait.min(MAX_WAIT));
-            }
+        if let (Some(remaining), Some(reset)) = (remaining, reset)
+            && remaining <= 0
+        {
+            let now = crate::time::now().timestamp();
+            let wait = Duration::from_secs(u64::try_from(reset - now).unwrap_or(0) + 1);
+            self.http.sleep(wait.min(MAX_WAIT));
         }
     }
 }

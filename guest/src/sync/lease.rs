@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::store::{KeyValue, StoreError};
 
 const KEY: &str = "sync:lease";
-/// How long a lease lasts without renewal. A sync renews it between
-/// projects and every few writes, far more often than this.
-pub const TTL: Duration = Duration::seconds(120);
+/// How long a lease lasts without renewal (`SYNC_LEASE_SECONDS`). A sync
+/// renews it between projects and every few writes, far more often.
+pub const DEFAULT_TTL: Duration = Duration::seconds(120);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -36,27 +36,37 @@ pub fn active(store: &dyn KeyValue, now: DateTime<Utc>) -> Result<Option<Lease>,
 }
 
 /// Takes the lease for `holder` unless another holder's is in force.
-pub fn acquire(store: &dyn KeyValue, holder: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+pub fn acquire(
+    store: &dyn KeyValue,
+    holder: &str,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
     let (bytes, lease) = read(store)?;
     if lease.is_some_and(|l| l.expires_at > now && l.holder != holder) {
         return Ok(false);
     }
     let next = Lease {
         holder: holder.to_string(),
-        expires_at: now + TTL,
+        expires_at: now + ttl,
     };
     store.compare_and_swap(KEY, bytes.as_deref(), &encode(&next))
 }
 
 /// Extends `holder`'s lease; `false` if it is no longer theirs.
-pub fn renew(store: &dyn KeyValue, holder: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+pub fn renew(
+    store: &dyn KeyValue,
+    holder: &str,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
     let (bytes, lease) = read(store)?;
     if lease.is_none_or(|l| l.holder != holder) {
         return Ok(false);
     }
     let next = Lease {
         holder: holder.to_string(),
-        expires_at: now + TTL,
+        expires_at: now + ttl,
     };
     store.compare_and_swap(KEY, bytes.as_deref(), &encode(&next))
 }
@@ -83,17 +93,17 @@ mod tests {
     fn one_holder_at_a_time_until_release_or_expiry() {
         let store = MemoryStore::default();
         let now = crate::time::now();
-        assert!(acquire(&store, "a", now).unwrap());
-        assert!(!acquire(&store, "b", now).unwrap());
+        assert!(acquire(&store, "a", now, DEFAULT_TTL).unwrap());
+        assert!(!acquire(&store, "b", now, DEFAULT_TTL).unwrap());
         assert_eq!(active(&store, now).unwrap().unwrap().holder, "a");
-        assert!(renew(&store, "a", now + Duration::seconds(60)).unwrap());
-        assert!(!acquire(&store, "b", now + Duration::seconds(150)).unwrap());
+        assert!(renew(&store, "a", now + Duration::seconds(60), DEFAULT_TTL).unwrap());
+        assert!(!acquire(&store, "b", now + Duration::seconds(150), DEFAULT_TTL).unwrap());
         // A crashed holder's lease runs out.
-        assert!(acquire(&store, "b", now + Duration::seconds(200)).unwrap());
-        assert!(!renew(&store, "a", now + Duration::seconds(200)).unwrap());
+        assert!(acquire(&store, "b", now + Duration::seconds(200), DEFAULT_TTL).unwrap());
+        assert!(!renew(&store, "a", now + Duration::seconds(200), DEFAULT_TTL).unwrap());
         release(&store, "b").unwrap();
         assert!(active(&store, now).unwrap().is_none());
-        assert!(acquire(&store, "c", now).unwrap());
+        assert!(acquire(&store, "c", now, DEFAULT_TTL).unwrap());
     }
 
     #[test]
@@ -102,7 +112,7 @@ mod tests {
         let now = crate::time::now();
         // Another instance writes between our read and our swap.
         let before = store.get(KEY).unwrap();
-        assert!(acquire(&store, "other", now).unwrap());
+        assert!(acquire(&store, "other", now, DEFAULT_TTL).unwrap());
         assert!(
             !store
                 .compare_and_swap(KEY, before.as_deref(), b"mine")

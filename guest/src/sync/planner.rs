@@ -180,7 +180,7 @@ mod tests {
     fn a_changed_item_is_one_update_with_its_etag() {
         let before = event("a", "A");
         let after = event("a", "A renamed");
-        let plan = plan(CAL, &[after.clone()], &[existing(&before)], 1);
+        let plan = plan(CAL, std::slice::from_ref(&after), &[existing(&before)], 1);
         assert_eq!(
             plan.actions,
             [Action::Update {
@@ -218,7 +218,7 @@ mod tests {
         };
         let plan = plan(
             CAL,
-            &[kept.clone()],
+            std::slice::from_ref(&kept),
             &[existing(&kept), existing(&gone), foreign, unparsable],
             1,
         );
@@ -242,7 +242,12 @@ mod tests {
         let wanted = event("a", "A");
         let mut copy = existing(&wanted);
         copy.url = "http://dav/cal/copy.ics".into();
-        let plan = plan(CAL, &[wanted.clone()], &[existing(&wanted), copy], 1);
+        let plan = plan(
+            CAL,
+            std::slice::from_ref(&wanted),
+            &[existing(&wanted), copy],
+            1,
+        );
         assert_eq!(plan.actions.len(), 1);
         assert!(
             matches!(&plan.actions[0], Action::Delete { url, .. } if url == "http://dav/cal/copy.ics")

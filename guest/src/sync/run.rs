@@ -139,7 +139,7 @@ fn sync_all(env: &SyncEnv, sync_id: &str, tally: &mut Tally) -> Result<(), Strin
     println!("INFO Sync started: {total} issues to process");
 
     for (project, items) in listings {
-        if !lease::renew(env.store, sync_id, (env.clock)()).unwrap_or(false) {
+        if !lease::renew(env.store, sync_id, (env.clock)(), env.config.lease_ttl).unwrap_or(false) {
             return Err("the sync lease was lost (another sync took over)".into());
         }
         let issues = match resolve(&plane, project, &items, env.config) {
@@ -237,7 +237,7 @@ fn sync_project(
     let desired: Vec<_> = issues.iter().filter_map(ical::event_for).collect();
     let plan = planner::plan(&calendar.url, &desired, &existing, listed);
     let mut writes = executor::execute(caldav, &plan, (env.clock)(), || {
-        lease::renew(env.store, sync_id, (env.clock)()).unwrap_or(false)
+        lease::renew(env.store, sync_id, (env.clock)(), env.config.lease_ttl).unwrap_or(false)
     });
     if let Some(guard) = plan.guard {
         writes.errors.push(guard);

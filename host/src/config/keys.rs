@@ -100,6 +100,12 @@ pub const KEYS: &[Key] = &[
         "Period of the full sync",
     ),
     key(
+        "SYNC_LEASE_SECONDS",
+        Kind::Count,
+        "120",
+        "How long a crashed sync can block the next one",
+    ),
+    key(
         "ENABLE_SYNC",
         Kind::Bool,
         "true",

@@ -1,0 +1,165 @@
+//! A reverse proxy in front of a CalDAV server that counts requests by
+//! method, and can play "server down" by refusing connections' requests.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+#[derive(Clone)]
+pub struct CountingProxy {
+    pub addr: SocketAddr,
+    counts: Arc<Mutex<BTreeMap<String, u32>>>,
+    down: Arc<AtomicBool>,
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+];
+
+impl CountingProxy {
+    pub fn start(upstream_port: u16) -> CountingProxy {
+        let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let down = Arc::new(AtomicBool::new(false));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let (c, d) = (counts.clone(), down.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if d.load(Ordering::SeqCst) {
+                        drop(stream);
+                        continue;
+                    }
+                    let (counts, down) = (c.clone(), d.clone());
+                    tokio::spawn(async move {
+                        let service = service_fn(move |request| {
+                            forward(request, upstream_port, counts.clone(), down.clone())
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        CountingProxy { addr, counts, down }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, u32> {
+        self.counts.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, method: &str) -> u32 {
+        self.counts().get(method).copied().unwrap_or(0)
+    }
+
+    /// Requests that change the calendar.
+    pub fn writes(&self) -> u32 {
+        ["PUT", "DELETE", "MKCALENDAR", "PROPPATCH"]
+            .iter()
+            .map(|m| self.count(m))
+            .sum()
+    }
+
+    pub fn total(&self) -> u32 {
+        self.counts().values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.counts.lock().unwrap().clear();
+    }
+
+    /// While down, connections are closed without an answer.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+async fn forward(
+    request: hyper::Request<hyper::body::Incoming>,
+    upstream_port: u16,
+    counts: Arc<Mutex<BTreeMap<String, u32>>>,
+    down: Arc<AtomicBool>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let failure = |status: u16| {
+        let mut response = hyper::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+        Ok(response)
+    };
+    if down.load(Ordering::SeqCst) {
+        return failure(503);
+    }
+    *counts
+        .lock()
+        .unwrap()
+        .entry(request.method().to_string())
+        .or_insert(0) += 1;
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return failure(400);
+    };
+    let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await else {
+        return failure(502);
+    };
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
+        return failure(502);
+    };
+    tokio::spawn(connection);
+    let mut upstream = hyper::Request::builder().method(parts.method).uri(
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
+    );
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let Ok(upstream) = upstream.body(Full::new(body)) else {
+        return failure(400);
+    };
+    let Ok(response) = sender.send_request(upstream).await else {
+        return failure(502);
+    };
+    let (parts, body) = response.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return failure(502);
+    };
+    let mut out = hyper::Response::new(Full::new(body));
+    *out.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    Ok(out)
+}

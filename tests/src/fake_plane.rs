@@ -1,0 +1,541 @@
+//! A fake Plane API v1, faithful to what the service relies on (see the
+//! project's notes on Plane): `X-API-Key` auth (401 missing, 403 invalid),
+//! the pagination envelope with `"<per_page>:<page>:<is_prev>"` cursors and
+//! a non-empty `next_cursor` on the last page, `expand=`, deleted/archived/
+//! draft items hidden from lists and 404 on GET, a sliding-window rate limit
+//! with `X-RateLimit-*` headers and `429` + `Retry-After`, and knobs to
+//! change the data between syncs.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "plane-test-token";
+pub const WORKSPACE: &str = "acme";
+
+#[derive(Debug, Clone)]
+pub struct FakeProject {
+    pub id: String,
+    pub name: String,
+    pub identifier: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeItem {
+    pub id: String,
+    pub project_id: String,
+    pub sequence_id: i64,
+    pub name: String,
+    pub description_html: String,
+    pub priority: String,
+    pub target_date: Option<String>,
+    pub state_id: String,
+    pub label_ids: Vec<String>,
+    pub assignee_ids: Vec<String>,
+    pub deleted: bool,
+    pub archived: bool,
+    pub is_draft: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeState {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+}
+
+#[derive(Default)]
+struct Data {
+    projects: Vec<FakeProject>,
+    items: Vec<FakeItem>,
+    states: Vec<(String, FakeState)>,
+    labels: Vec<(String, String, String)>,
+    members: Vec<(String, String, String)>,
+    /// Projects whose item listing comes back empty (a permissions change).
+    empty_listing: Vec<String>,
+    rate_limit: usize,
+    window: Duration,
+    recent: VecDeque<Instant>,
+    requests: u32,
+    throttled: u32,
+    next_sequence: i64,
+}
+
+#[derive(Clone)]
+pub struct FakePlane {
+    pub addr: SocketAddr,
+    data: Arc<Mutex<Data>>,
+}
+
+/// The fixed states every project gets, by group.
+pub const STATE_GROUPS: &[(&str, &str)] = &[
+    ("backlog", "Backlog"),
+    ("unstarted", "Todo"),
+    ("started", "In Progress"),
+    ("completed", "Done"),
+    ("cancelled", "Cancelled"),
+];
+
+/// Now, with an offset like some of Plane's (`+05:30`), to exercise parsing.
+fn timestamp() -> String {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    format!("2026-01-01T05:30:00.{:06}+05:30", micros % 1_000_000)
+}
+
+impl FakePlane {
+    pub fn start() -> FakePlane {
+        let data = Arc::new(Mutex::new(Data {
+            rate_limit: 60,
+            window: Duration::from_secs(60),
+            next_sequence: 1,
+            ..Data::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let shared = data.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let data = shared.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |request| {
+                            let data = data.clone();
+                            async move { Ok::<_, Infallible>(respond(&data, request)) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        FakePlane { addr, data }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Data) -> R) -> R {
+        f(&mut self.data.lock().unwrap())
+    }
+
+    /// A project with the five standard states, labels `bug` and `feature`
+    /// and two members.
+    pub fn add_project(&self, name: &str, identifier: &str) -> String {
+        self.with(|d| {
+            let id = format!(
+                "{:08x}-0000-4000-8000-{:012x}",
+                d.projects.len() + 1,
+                d.projects.len() + 1
+            );
+            for (group, state_name) in STATE_GROUPS {
+                d.states.push((
+                    id.clone(),
+                    FakeState {
+                        id: format!("{id}-state-{group}"),
+                        name: state_name.to_string(),
+                        group: group.to_string(),
+                    },
+                ));
+            }
+            for label in ["bug", "feature"] {
+                d.labels
+                    .push((id.clone(), format!("{id}-label-{label}"), label.to_string()));
+            }
+            for (user, name) in [("ada", "Ada Lovelace"), ("linus", "Linus")] {
+                d.members
+                    .push((id.clone(), format!("user-{user}"), name.to_string()));
+            }
+            d.projects.push(FakeProject {
+                id: id.clone(),
+                name: name.to_string(),
+                identifier: identifier.to_string(),
+            });
+            id
+        })
+    }
+
+    pub fn rename_project(&self, project_id: &str, name: &str) {
+        self.with(|d| {
+            if let Some(p) = d.projects.iter_mut().find(|p| p.id == project_id) {
+                p.name = name.to_string();
+            }
+        })
+    }
+
+    /// Adds an item in state `group` and returns its id.
+    pub fn add_item(&self, project_id: &str, name: &str, target_date: Option<&str>) -> String {
+        self.with(|d| {
+            let sequence = d.next_sequence;
+            d.next_sequence += 1;
+            let id = format!("{project_id}-item-{sequence:05}");
+            let now = timestamp();
+            d.items.push(FakeItem {
+                id: id.clone(),
+                project_id: project_id.to_string(),
+                sequence_id: sequence,
+                name: name.to_string(),
+                description_html: format!("<p>Details of <strong>{name}</strong></p>"),
+                priority: "medium".into(),
+                target_date: target_date.map(str::to_string),
+                state_id: format!("{project_id}-state-unstarted"),
+                label_ids: vec![format!("{project_id}-label-bug")],
+                assignee_ids: vec!["user-ada".into()],
+                deleted: false,
+                archived: false,
+                is_draft: false,
+                created_at: now.clone(),
+                updated_at: now,
+            });
+            id
+        })
+    }
+
+    /// Changes an item (and bumps `updated_at`).
+    pub fn update_item(&self, item_id: &str, change: impl FnOnce(&mut FakeItem)) {
+        self.with(|d| {
+            let item = d
+                .items
+                .iter_mut()
+                .find(|i| i.id == item_id)
+                .expect("known item");
+            change(item);
+            item.updated_at = timestamp();
+        })
+    }
+
+    pub fn set_state(&self, item_id: &str, group: &str) {
+        self.update_item(item_id, |item| {
+            item.state_id = format!("{}-state-{group}", item.project_id)
+        });
+    }
+
+    pub fn delete_item(&self, item_id: &str) {
+        self.update_item(item_id, |item| item.deleted = true);
+    }
+
+    pub fn archive_item(&self, item_id: &str) {
+        self.update_item(item_id, |item| item.archived = true);
+    }
+
+    pub fn set_empty_listing(&self, project_id: &str, empty: bool) {
+        self.with(|d| {
+            d.empty_listing.retain(|p| p != project_id);
+            if empty {
+                d.empty_listing.push(project_id.to_string());
+            }
+        })
+    }
+
+    /// Requests allowed per `window` (Plane's default: 60 per minute).
+    pub fn set_rate_limit(&self, limit: usize, window: Duration) {
+        self.with(|d| {
+            d.rate_limit = limit;
+            d.window = window;
+            d.recent.clear();
+        })
+    }
+
+    /// Spends the whole window's budget, as another client of the same key
+    /// would: the next request gets a 429.
+    pub fn exhaust_rate_limit(&self) {
+        self.with(|d| {
+            let now = Instant::now();
+            while d.recent.len() < d.rate_limit {
+                d.recent.push_back(now);
+            }
+        })
+    }
+
+    pub fn requests(&self) -> u32 {
+        self.with(|d| d.requests)
+    }
+
+    pub fn throttled(&self) -> u32 {
+        self.with(|d| d.throttled)
+    }
+
+    pub fn items(&self) -> Vec<FakeItem> {
+        self.with(|d| d.items.clone())
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    response
+}
+
+fn respond(
+    data: &Mutex<Data>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let mut d = data.lock().unwrap();
+    d.requests += 1;
+    match request
+        .headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => {
+            return json_response(
+                401,
+                &json!({"detail": "Authentication credentials were not provided."}),
+            );
+        }
+        Some(key) if key != TOKEN => {
+            return json_response(403, &json!({"detail": "Given API token is not valid"}));
+        }
+        Some(_) => {}
+    }
+    // Sliding window per key.
+    let now = Instant::now();
+    let window = d.window;
+    while d
+        .recent
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        d.recent.pop_front();
+    }
+    let reset_in = d
+        .recent
+        .front()
+        .map(|t| window.saturating_sub(now.duration_since(*t)))
+        .unwrap_or(window);
+    let reset_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + reset_in.as_secs()
+        + 1;
+    if d.recent.len() >= d.rate_limit {
+        d.throttled += 1;
+        let mut response = json_response(
+            429,
+            &json!({"error_code": 5900, "error_message": "RATE_LIMIT_EXCEEDED"}),
+        );
+        response.headers_mut().insert(
+            "retry-after",
+            (reset_in.as_secs() + 1).to_string().parse().unwrap(),
+        );
+        return response;
+    }
+    d.recent.push_back(now);
+    let remaining = d.rate_limit - d.recent.len();
+    let mut response = route(&d, request.method().as_str(), request.uri());
+    response.headers_mut().insert(
+        "x-ratelimit-remaining",
+        remaining.to_string().parse().unwrap(),
+    );
+    response
+        .headers_mut()
+        .insert("x-ratelimit-reset", reset_at.to_string().parse().unwrap());
+    response
+}
+
+fn query(uri: &hyper::Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| v.replace("%3A", ":").replace("%2C", ","))
+    })
+}
+
+fn route(d: &Data, method: &str, uri: &hyper::Uri) -> hyper::Response<Full<Bytes>> {
+    let not_found = || json_response(404, &json!({"detail": "Not found."}));
+    if method != "GET" {
+        return json_response(
+            405,
+            &json!({"detail": format!("Method \"{method}\" not allowed.")}),
+        );
+    }
+    let path = uri.path();
+    let Some(rest) = path.strip_prefix(&format!("/api/v1/workspaces/{WORKSPACE}/")) else {
+        return not_found();
+    };
+    if !rest.ends_with('/') {
+        return not_found();
+    }
+    if let Some(order) = query(uri, "order_by") {
+        let field = order.trim_start_matches('-');
+        if !["created_at", "updated_at", "sequence_id", "name"].contains(&field) {
+            return json_response(
+                500,
+                &json!({"error": "Something went wrong please try again later"}),
+            );
+        }
+    }
+    let expand = query(uri, "expand").unwrap_or_default();
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["projects"] => paginate(uri, d.projects.iter().map(project_json).collect()),
+        ["projects", pid] => d.projects.iter().find(|p| p.id == *pid).map(|p| json_response(200, &project_json(p))).unwrap_or_else(not_found),
+        ["projects", pid, "work-items" | "issues"] => {
+            if !d.projects.iter().any(|p| p.id == *pid) {
+                return not_found();
+            }
+            let items = if d.empty_listing.iter().any(|p| p == pid) {
+                Vec::new()
+            } else {
+                let mut visible: Vec<&FakeItem> = d
+                    .items
+                    .iter()
+                    .filter(|i| i.project_id == *pid && !i.deleted && !i.archived && !i.is_draft)
+                    .collect();
+                // Default order `-created_at`: newest first.
+                visible.reverse();
+                visible.into_iter().map(|i| item_json(d, i, &expand)).collect()
+            };
+            paginate(uri, items)
+        }
+        ["projects", pid, "work-items" | "issues", id] => d
+            .items
+            .iter()
+            .find(|i| i.id == *id && i.project_id == *pid && !i.deleted && !i.archived && !i.is_draft)
+            .map(|i| json_response(200, &item_json(d, i, &expand)))
+            .unwrap_or_else(not_found),
+        ["projects", pid, "states"] => paginate(
+            uri,
+            d.states
+                .iter()
+                .filter(|(p, _)| p == pid)
+                .map(|(_, s)| json!({"id": s.id, "name": s.name, "group": s.group, "color": "#888", "project": pid}))
+                .collect(),
+        ),
+        ["projects", pid, "labels"] => paginate(
+            uri,
+            d.labels
+                .iter()
+                .filter(|(p, _, _)| p == pid)
+                .map(|(_, id, name)| json!({"id": id, "name": name, "color": "#f00", "project": pid}))
+                .collect(),
+        ),
+        ["projects", pid, "members"] => json_response(
+            200,
+            &Value::Array(
+                d.members
+                    .iter()
+                    .filter(|(p, _, _)| p == pid)
+                    .map(|(_, id, name)| json!({"id": id, "display_name": name, "first_name": name, "last_name": "", "email": format!("{id}@example.com"), "avatar": ""}))
+                    .collect(),
+            ),
+        ),
+        _ => not_found(),
+    }
+}
+
+fn project_json(p: &FakeProject) -> Value {
+    json!({"id": p.id, "name": p.name, "identifier": p.identifier, "description": "", "network": 2, "workspace": "ws-uuid", "archived_at": null})
+}
+
+fn item_json(d: &Data, item: &FakeItem, expand: &str) -> Value {
+    let expanded = |field: &str| expand.split(',').any(|f| f == field);
+    let state = if expanded("state") {
+        d.states
+            .iter()
+            .find(|(_, s)| s.id == item.state_id)
+            .map(|(_, s)| json!({"id": s.id, "name": s.name, "color": "#888", "group": s.group}))
+            .unwrap_or(Value::Null)
+    } else {
+        json!(item.state_id)
+    };
+    let labels: Vec<Value> = item
+        .label_ids
+        .iter()
+        .map(|id| {
+            if expanded("labels") {
+                let name = d
+                    .labels
+                    .iter()
+                    .find(|(_, l, _)| l == id)
+                    .map(|(_, _, n)| n.clone())
+                    .unwrap_or_default();
+                json!({"id": id, "name": name, "color": "#f00", "parent": null, "sort_order": 1.0})
+            } else {
+                json!(id)
+            }
+        })
+        .collect();
+    let assignees: Vec<Value> = item
+        .assignee_ids
+        .iter()
+        .map(|id| {
+            if expanded("assignees") {
+                let name = d.members.iter().find(|(_, m, _)| m == id).map(|(_, _, n)| n.clone()).unwrap_or_default();
+                json!({"id": id, "first_name": name, "last_name": "", "email": format!("{id}@example.com"), "avatar": "", "avatar_url": null, "display_name": name})
+            } else {
+                json!(id)
+            }
+        })
+        .collect();
+    json!({
+        "id": item.id, "created_at": item.created_at, "updated_at": item.updated_at,
+        "name": item.name, "description_html": item.description_html, "priority": item.priority,
+        "start_date": null, "target_date": item.target_date, "sequence_id": item.sequence_id,
+        "sort_order": 65535.0, "completed_at": null, "archived_at": null, "is_draft": item.is_draft,
+        "project": item.project_id, "workspace": "ws-uuid", "parent": null,
+        "state": state, "assignees": assignees, "labels": labels,
+        "estimate_point": null, "type_id": null, "created_by": "user-ada", "updated_by": null,
+    })
+}
+
+/// Plane's paginated envelope over `results` (CE: default and max 1000).
+fn paginate(uri: &hyper::Uri, results: Vec<Value>) -> hyper::Response<Full<Bytes>> {
+    let per_page: usize = match query(uri, "per_page").map(|v| v.parse::<usize>()) {
+        None => 1000,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            return json_response(
+                400,
+                &json!({"error": "Invalid per_page value. Cannot exceed 1000."}),
+            );
+        }
+    };
+    let page: usize = query(uri, "cursor")
+        .and_then(|c| c.split(':').nth(1).and_then(|p| p.parse().ok()))
+        .unwrap_or(0);
+    let total = results.len();
+    let total_pages = total.div_ceil(per_page).max(1);
+    let start = (page * per_page).min(total);
+    let end = (start + per_page).min(total);
+    json_response(
+        200,
+        &json!({
+            "grouped_by": null, "sub_grouped_by": null, "total_count": total,
+            "next_cursor": format!("{per_page}:{}:0", page + 1),
+            "prev_cursor": format!("{per_page}:{}:1", page as i64 - 1),
+            "next_page_results": end < total,
+            "prev_page_results": page > 0,
+            "count": end - start, "total_pages": total_pages, "total_results": total,
+            "extra_stats": null,
+            "results": results[start..end].to_vec(),
+        }),
+    )
+}

@@ -1,0 +1,221 @@
+//! Everything a sync test needs, wired together: a fake Plane, Radicale
+//! behind a counting proxy, and the host serving the built-in guest.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::caldav_server::Radicale;
+use crate::counting_proxy::CountingProxy;
+use crate::fake_plane::{self, FakePlane};
+use crate::host::{Host, HostOptions, client, test_dir};
+
+pub const CALDAV_USER: &str = "alice";
+pub const WEB_URL: &str = "https://app.plane.test";
+
+pub struct World {
+    pub plane: FakePlane,
+    pub radicale: Radicale,
+    pub proxy: CountingProxy,
+    pub host: Option<Host>,
+    pub options: HostOptions,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn start(extra: &[(&str, &str)]) -> World {
+        let plane = FakePlane::start();
+        let radicale = Radicale::start().expect("radicale starts");
+        let proxy = CountingProxy::start(radicale.port);
+        let mut options = HostOptions::default()
+            .env("PLANE_BASE_URL", plane.url())
+            .env("PLANE_API_TOKEN", fake_plane::TOKEN)
+            .env("PLANE_WORKSPACE_SLUG", fake_plane::WORKSPACE)
+            .env("PLANE_WEB_URL", WEB_URL)
+            .env("CALDAV_URL", proxy.url("/"))
+            .env("CALDAV_USERNAME", CALDAV_USER)
+            .env("CALDAV_PASSWORD", "not-checked-by-radicale")
+            .env("ENABLE_SYNC", "false");
+        for (key, value) in extra {
+            options = options.env(key, *value);
+        }
+        let dir = test_dir("sync");
+        let host = Host::start(dir.path(), &options).expect("host starts");
+        World {
+            plane,
+            radicale,
+            proxy,
+            host: Some(host),
+            options,
+            dir,
+        }
+    }
+
+    pub fn host(&self) -> &Host {
+        self.host.as_ref().expect("host running")
+    }
+
+    pub fn restart_host(&mut self) {
+        self.host = None;
+        self.host = Some(Host::start(self.dir.path(), &self.options).expect("host restarts"));
+    }
+
+    pub fn get_json(&self, path: &str) -> Value {
+        client()
+            .get(self.host().url(path))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// Triggers a sync and returns the trigger's response body.
+    pub fn trigger(&self) -> (u16, Value) {
+        let response = client()
+            .post(self.host().url("/webhooks/sync"))
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.json().unwrap())
+    }
+
+    pub fn wait_until_idle(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let status = self.get_json("/webhooks/status");
+            if status["status"] != "running" {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "sync did not finish");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs one sync to its end and returns `/webhooks/status`.
+    pub fn sync(&self) -> Value {
+        let (status, body) = self.trigger();
+        assert_eq!(status, 200, "{body}");
+        self.wait_until_idle()
+    }
+
+    /// Like [`World::sync`], counting only that sync's CalDAV requests.
+    pub fn sync_counted(&self) -> Value {
+        self.proxy.reset();
+        self.sync()
+    }
+
+    fn dav(&self, method: &str, path: &str, depth: &str, body: &str) -> String {
+        let response = client()
+            .request(
+                method.parse().unwrap(),
+                format!("{}{}", self.radicale.url(), path.trim_start_matches('/')),
+            )
+            .basic_auth(CALDAV_USER, Some("x"))
+            .header("depth", depth)
+            .header("content-type", "application/xml")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        response.text().unwrap()
+    }
+
+    /// Display names of the user's calendars, read straight from Radicale.
+    pub fn calendar_names(&self) -> Vec<(String, String)> {
+        let body = self.dav(
+            "PROPFIND",
+            &format!("/{CALDAV_USER}/"),
+            "1",
+            r#"<propfind xmlns="DAV:"><prop><displayname/><resourcetype/></prop></propfind>"#,
+        );
+        let document = roxmltree::Document::parse(&body).unwrap();
+        document
+            .descendants()
+            .filter(|n| n.tag_name().name() == "response")
+            .filter(|r| r.descendants().any(|n| n.tag_name().name() == "calendar"))
+            .map(|r| {
+                let text = |name: &str| {
+                    r.descendants()
+                        .find(|n| n.tag_name().name() == name)
+                        .and_then(|n| n.text())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                (text("href"), text("displayname"))
+            })
+            .collect()
+    }
+
+    /// Every event of a project's calendar as (href, iCalendar text),
+    /// read straight from Radicale.
+    pub fn events(&self, project_id: &str) -> Vec<(String, String)> {
+        let body = self.dav(
+            "REPORT",
+            &format!("/{CALDAV_USER}/plane-{project_id}/"),
+            "1",
+            r#"<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>"#,
+        );
+        let Ok(document) = roxmltree::Document::parse(&body) else {
+            return Vec::new();
+        };
+        document
+            .descendants()
+            .filter(|n| n.tag_name().name() == "response")
+            .filter_map(|r| {
+                let href = r
+                    .descendants()
+                    .find(|n| n.tag_name().name() == "href")?
+                    .text()?
+                    .to_string();
+                let data = r
+                    .descendants()
+                    .find(|n| n.tag_name().name() == "calendar-data")?
+                    .text()?
+                    .to_string();
+                Some((href, data))
+            })
+            .collect()
+    }
+
+    /// Stores an event straight into Radicale (as a calendar client would).
+    pub fn put_event(&self, path: &str, ics: &str) -> u16 {
+        client()
+            .put(format!(
+                "{}{}",
+                self.radicale.url(),
+                path.trim_start_matches('/')
+            ))
+            .basic_auth(CALDAV_USER, Some("x"))
+            .header("content-type", "text/calendar")
+            .body(ics.to_string())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// The value of a property in iCalendar text, unfolded and unescaped.
+pub fn property(ics: &str, name: &str) -> Option<String> {
+    let unfolded = ics.replace("\r\n ", "").replace("\n ", "");
+    unfolded.lines().find_map(|line| {
+        let line = line.trim_end_matches('\r');
+        let (head, value) = line.split_once(':')?;
+        let prop = head.split(';').next()?;
+        (prop == name).then(|| {
+            value
+                .replace("\\n", "\n")
+                .replace("\\,", ",")
+                .replace("\\;", ";")
+                .replace("\\\\", "\\")
+        })
+    })
+}
+
+/// The raw content line (name and parameters included) of a property.
+pub fn content_line(ics: &str, name: &str) -> Option<String> {
+    let unfolded = ics.replace("\r\n ", "").replace("\n ", "");
+    unfolded
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| l.split([':', ';']).next() == Some(name))
+        .map(str::to_string)
+}
