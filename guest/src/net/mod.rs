@@ -76,3 +76,65 @@ pub trait Http {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, NetError>;
     fn sleep(&self, duration: Duration);
 }
+
+/// A scripted [`Http`] for native tests: answers with a closure, records
+/// every request and every sleep (without sleeping).
+#[cfg(test)]
+pub mod scripted {
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use super::{Http, HttpRequest, HttpResponse, NetError};
+
+    type Responder = Box<dyn Fn(&HttpRequest, usize) -> Result<HttpResponse, NetError>>;
+
+    pub struct ScriptedHttp {
+        responder: Responder,
+        pub requests: RefCell<Vec<HttpRequest>>,
+        pub sleeps: RefCell<Vec<Duration>>,
+    }
+
+    impl ScriptedHttp {
+        /// `respond(request, index)` where `index` counts earlier requests.
+        pub fn new(
+            respond: impl Fn(&HttpRequest, usize) -> Result<HttpResponse, NetError> + 'static,
+        ) -> Self {
+            ScriptedHttp {
+                responder: Box::new(respond),
+                requests: RefCell::new(Vec::new()),
+                sleeps: RefCell::new(Vec::new()),
+            }
+        }
+
+        pub fn methods(&self) -> Vec<String> {
+            self.requests
+                .borrow()
+                .iter()
+                .map(|r| r.method.clone())
+                .collect()
+        }
+    }
+
+    impl Http for ScriptedHttp {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
+            let index = self.requests.borrow().len();
+            self.requests.borrow_mut().push(request.clone());
+            (self.responder)(request, index)
+        }
+
+        fn sleep(&self, duration: Duration) {
+            self.sleeps.borrow_mut().push(duration);
+        }
+    }
+
+    pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}

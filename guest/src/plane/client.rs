@@ -266,3 +266,154 @@ fn rejected(response: &HttpResponse) -> PlaneError {
         hint,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::scripted::{ScriptedHttp, response};
+    use serde_json::json;
+
+    fn settings() -> PlaneSettings {
+        PlaneSettings {
+            base_url: "http://plane".into(),
+            token: "s3cr3t-token".into(),
+            workspace: "ws".into(),
+            per_page: 2,
+        }
+    }
+
+    fn page(ids: &[&str], more: bool, next: &str) -> String {
+        json!({
+            "next_cursor": next, "next_page_results": more, "prev_cursor": "2:-1:1",
+            "results": ids.iter().map(|id| json!({"id": id, "name": id, "target_date": "2025-01-01"})).collect::<Vec<_>>(),
+            "extra_stats": null, "total_results": 3
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn follows_next_page_results_and_deduplicates() {
+        let http = ScriptedHttp::new(|request, index| {
+            assert_eq!(
+                request
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == "x-api-key")
+                    .map(|(_, v)| v.as_str()),
+                Some("s3cr3t-token")
+            );
+            Ok(match index {
+                0 => response(200, &[], &page(&["a", "b"], true, "2:1:0")),
+                // Offset paging over a changing set repeats `b`; the last
+                // page still has a next_cursor.
+                1 => response(200, &[], &page(&["b", "c"], false, "2:2:0")),
+                _ => panic!("read past the last page"),
+            })
+        });
+        let settings = settings();
+        let (items, malformed) = PlaneClient::new(&http, &settings).work_items("p").unwrap();
+        assert_eq!(
+            items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert!(malformed.is_empty());
+        let urls: Vec<String> = http
+            .requests
+            .borrow()
+            .iter()
+            .map(|r| r.url.clone())
+            .collect();
+        assert!(urls[0].starts_with(
+            "http://plane/api/v1/workspaces/ws/projects/p/work-items/?per_page=2&cursor=2:0:0"
+        ));
+        assert!(urls[0].contains("expand=state,assignees,labels"));
+        assert!(urls[1].contains("cursor=2:1:0"));
+    }
+
+    #[test]
+    fn waits_out_429_and_retries_5xx_and_connection_errors() {
+        let http = ScriptedHttp::new(|_, index| match index {
+            0 => Ok(response(429, &[("retry-after", "7")], "{}")),
+            1 => Ok(response(502, &[], "bad gateway")),
+            2 => Err(NetError::Connection("reset".into())),
+            _ => Ok(response(200, &[], &page(&["a"], false, "2:1:0"))),
+        });
+        let settings = settings();
+        let projects = PlaneClient::new(&http, &settings).projects().unwrap();
+        assert_eq!(projects.len(), 1);
+        assert_eq!(
+            *http.sleeps.borrow(),
+            [
+                Duration::from_secs(7),
+                Duration::from_secs(2),
+                Duration::from_secs(4)
+            ]
+        );
+    }
+
+    #[test]
+    fn paces_when_the_budget_is_spent() {
+        let reset = (crate::time::now().timestamp() + 10).to_string();
+        let http = ScriptedHttp::new(move |_, _| {
+            Ok(response(
+                200,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset),
+                ],
+                &page(&["a"], false, "2:1:0"),
+            ))
+        });
+        let settings = settings();
+        PlaneClient::new(&http, &settings).projects().unwrap();
+        let slept = http.sleeps.borrow()[0];
+        assert!(
+            slept >= Duration::from_secs(9) && slept <= Duration::from_secs(12),
+            "{slept:?}"
+        );
+    }
+
+    #[test]
+    fn auth_and_not_found_errors_are_not_retried_and_say_what_to_fix() {
+        for (status, hint) in [
+            (401, "PLANE_API_TOKEN"),
+            (403, "PLANE_API_TOKEN"),
+            (404, "PLANE_WORKSPACE_SLUG"),
+        ] {
+            let http =
+                ScriptedHttp::new(move |_, _| Ok(response(status, &[], r#"{"detail": "x"}"#)));
+            let settings = settings();
+            let err = PlaneClient::new(&http, &settings).projects().unwrap_err();
+            assert_eq!(http.requests.borrow().len(), 1);
+            assert!(err.to_string().contains(hint), "{err}");
+            assert!(!err.to_string().contains("s3cr3t"));
+        }
+    }
+
+    #[test]
+    fn gives_up_after_bounded_attempts() {
+        let http = ScriptedHttp::new(|_, _| Ok(response(503, &[], "")));
+        let settings = settings();
+        let err = PlaneClient::new(&http, &settings).projects().unwrap_err();
+        assert_eq!(
+            err,
+            PlaneError::Unavailable {
+                status: 503,
+                attempts: MAX_ATTEMPTS
+            }
+        );
+        assert!(http.sleeps.borrow().iter().all(|s| *s <= MAX_WAIT));
+    }
+
+    #[test]
+    fn a_hidden_item_is_none() {
+        let http = ScriptedHttp::new(|_, _| Ok(response(404, &[], r#"{"detail": "Not found."}"#)));
+        let settings = settings();
+        assert_eq!(
+            PlaneClient::new(&http, &settings)
+                .work_item("p", "gone")
+                .unwrap(),
+            None
+        );
+    }
+}
