@@ -1,6 +1,6 @@
-//! Real CalDAV servers for the tests: Radicale from PyPI, installed on
-//! first use into a virtualenv under `target/`, started on a free loopback
-//! port with a throw-away storage folder.
+//! Real CalDAV servers for the tests: Radicale and Xandikos from PyPI,
+//! installed on first use into a virtualenv under `target/`, each started on
+//! a free loopback port with a throw-away storage folder.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -10,23 +10,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-const RADICALE: &str = "radicale==3.9.0";
+const PACKAGES: &[&str] = &["radicale==3.9.0", "xandikos==0.4.10"];
 
 fn venv_dir() -> PathBuf {
     crate::host::target_dir().join("caldav-venv")
 }
 
-/// The virtualenv's Python, with Radicale installed (once per machine).
+/// The virtualenv's Python, with the servers installed (once per machine).
 pub fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = venv_dir();
         let python = venv.join("bin/python");
         let ready = venv.join(".ready");
-        if !ready.exists() {
+        let wanted = PACKAGES.join(" ");
+        if std::fs::read_to_string(&ready).ok().as_deref() != Some(wanted.as_str()) {
             let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
             let status = Command::new(&system)
-                .args(["-m", "venv"])
+                .args(["-m", "venv", "--clear"])
                 .arg(&venv)
                 .status()
                 .expect("python3 runs");
@@ -38,12 +39,12 @@ pub fn python() -> &'static Path {
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
-                    RADICALE,
                 ])
+                .args(PACKAGES)
                 .status()
                 .expect("pip runs");
-            assert!(status.success(), "installing {RADICALE} failed");
-            std::fs::write(&ready, RADICALE).expect("marker written");
+            assert!(status.success(), "installing {wanted} failed");
+            std::fs::write(&ready, &wanted).expect("marker written");
         }
         python
     })
@@ -56,46 +57,71 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A running Radicale; stopped when dropped.
-pub struct Radicale {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Radicale,
+    Xandikos,
+}
+
+/// A running CalDAV server; stopped when dropped.
+pub struct CalDavServer {
     child: Child,
+    pub kind: Kind,
     pub port: u16,
     _storage: tempfile::TempDir,
 }
 
-impl Radicale {
-    pub fn start() -> anyhow::Result<Radicale> {
+impl CalDavServer {
+    pub fn start(kind: Kind) -> anyhow::Result<CalDavServer> {
         let python = python();
-        let storage = tempfile::Builder::new().prefix("radicale-").tempdir()?;
+        let storage = tempfile::Builder::new().prefix("caldav-").tempdir()?;
         let port = free_port();
-        let config = storage.path().join("config");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = none\n[rights]\ntype = owner_only\n\
-                 [storage]\nfilesystem_folder = {}\n[logging]\nlevel = warning\n",
-                storage.path().join("collections").display()
-            ),
-        )?;
-        let child = Command::new(python)
-            .args(["-m", "radicale", "--config"])
-            .arg(&config)
+        let mut command = Command::new(python);
+        match kind {
+            Kind::Radicale => {
+                let config = storage.path().join("config");
+                std::fs::write(
+                    &config,
+                    format!(
+                        "[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = none\n[rights]\ntype = owner_only\n\
+                         [storage]\nfilesystem_folder = {}\n[logging]\nlevel = warning\n",
+                        storage.path().join("collections").display()
+                    ),
+                )?;
+                command.args(["-m", "radicale", "--config"]).arg(&config);
+            }
+            Kind::Xandikos => {
+                command
+                    .args(["-m", "xandikos", "serve", "--defaults", "-l", "127.0.0.1"])
+                    .args([
+                        "-p",
+                        &port.to_string(),
+                        "--current-user-principal",
+                        "/user/",
+                        "-d",
+                    ])
+                    .arg(storage.path());
+            }
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
-            .context("starting radicale")?;
-        let mut server = Radicale {
+            .with_context(|| format!("starting {kind:?}"))?;
+        let mut server = CalDavServer {
             child,
+            kind,
             port,
             _storage: storage,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = server.child.try_wait()? {
-                bail!("radicale exited: {status}");
+                bail!("{kind:?} exited: {status}");
             }
             if Instant::now() > deadline {
-                bail!("radicale did not listen on {port}");
+                bail!("{kind:?} did not listen on {port}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -105,9 +131,18 @@ impl Radicale {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
+
+    /// The calendar home of the test user (`alice` on Radicale, where any
+    /// user name is accepted; Xandikos's single user).
+    pub fn home_path(&self) -> &'static str {
+        match self.kind {
+            Kind::Radicale => "/alice/",
+            Kind::Xandikos => "/user/calendars/",
+        }
+    }
 }
 
-impl Drop for Radicale {
+impl Drop for CalDavServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::caldav_server::Radicale;
+use crate::caldav_server::{CalDavServer, Kind};
 use crate::counting_proxy::CountingProxy;
 use crate::fake_plane::{self, FakePlane};
 use crate::host::{Host, HostOptions, client, test_dir};
@@ -15,7 +15,7 @@ pub const WEB_URL: &str = "https://app.plane.test";
 
 pub struct World {
     pub plane: FakePlane,
-    pub radicale: Radicale,
+    pub caldav: CalDavServer,
     pub proxy: CountingProxy,
     pub host: Option<Host>,
     pub options: HostOptions,
@@ -23,10 +23,15 @@ pub struct World {
 }
 
 impl World {
+    /// Against Radicale.
     pub fn start(extra: &[(&str, &str)]) -> World {
+        Self::start_with(Kind::Radicale, extra)
+    }
+
+    pub fn start_with(kind: Kind, extra: &[(&str, &str)]) -> World {
         let plane = FakePlane::start();
-        let radicale = Radicale::start().expect("radicale starts");
-        let proxy = CountingProxy::start(radicale.port);
+        let caldav = CalDavServer::start(kind).expect("CalDAV server starts");
+        let proxy = CountingProxy::start(caldav.port);
         let mut options = HostOptions::default()
             .env("PLANE_BASE_URL", plane.url())
             .env("PLANE_API_TOKEN", fake_plane::TOKEN)
@@ -43,7 +48,7 @@ impl World {
         let host = Host::start(dir.path(), &options).expect("host starts");
         World {
             plane,
-            radicale,
+            caldav,
             proxy,
             host: Some(host),
             options,
@@ -107,7 +112,7 @@ impl World {
         let response = client()
             .request(
                 method.parse().unwrap(),
-                format!("{}{}", self.radicale.url(), path.trim_start_matches('/')),
+                format!("{}{}", self.caldav.url(), path.trim_start_matches('/')),
             )
             .basic_auth(CALDAV_USER, Some("x"))
             .header("depth", depth)
@@ -118,11 +123,11 @@ impl World {
         response.text().unwrap()
     }
 
-    /// Display names of the user's calendars, read straight from Radicale.
+    /// Display names of the user's calendars, read straight from the server.
     pub fn calendar_names(&self) -> Vec<(String, String)> {
         let body = self.dav(
             "PROPFIND",
-            &format!("/{CALDAV_USER}/"),
+            self.caldav.home_path(),
             "1",
             r#"<propfind xmlns="DAV:"><prop><displayname/><resourcetype/></prop></propfind>"#,
         );
@@ -145,11 +150,11 @@ impl World {
     }
 
     /// Every event of a project's calendar as (href, iCalendar text),
-    /// read straight from Radicale.
+    /// read straight from the server.
     pub fn events(&self, project_id: &str) -> Vec<(String, String)> {
         let body = self.dav(
             "REPORT",
-            &format!("/{CALDAV_USER}/plane-{project_id}/"),
+            &self.calendar_path(project_id),
             "1",
             r#"<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>"#,
         );
@@ -175,12 +180,17 @@ impl World {
             .collect()
     }
 
-    /// Stores an event straight into Radicale (as a calendar client would).
+    /// Where the service puts a project's calendar.
+    pub fn calendar_path(&self, project_id: &str) -> String {
+        format!("{}plane-{project_id}/", self.caldav.home_path())
+    }
+
+    /// Stores an event straight into the server (as a calendar client would).
     pub fn put_event(&self, path: &str, ics: &str) -> u16 {
         client()
             .put(format!(
                 "{}{}",
-                self.radicale.url(),
+                self.caldav.url(),
                 path.trim_start_matches('/')
             ))
             .basic_auth(CALDAV_USER, Some("x"))

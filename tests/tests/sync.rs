@@ -1,8 +1,10 @@
-//! The sync end to end: the real host and guest, a fake Plane, and Radicale
-//! behind a proxy that counts every CalDAV request.
+//! The sync end to end: the real host and guest, a fake Plane, and a real
+//! CalDAV server (Radicale; the main flows also on Xandikos) behind a proxy
+//! that counts every CalDAV request.
 
 use std::time::Duration;
 
+use calplanebot_tests::caldav_server::Kind;
 use calplanebot_tests::world::{WEB_URL, World, content_line, property};
 
 struct Fixture {
@@ -15,7 +17,11 @@ struct Fixture {
 }
 
 fn fixture(extra: &[(&str, &str)]) -> Fixture {
-    let world = World::start(extra);
+    fixture_on(Kind::Radicale, extra)
+}
+
+fn fixture_on(kind: Kind, extra: &[(&str, &str)]) -> Fixture {
+    let world = World::start_with(kind, extra);
     let plane = &world.plane;
     let web = plane.add_project("Website", "WEB");
     let mobile = plane.add_project("Mobile", "MOB");
@@ -57,7 +63,16 @@ fn event_of(world: &World, project: &str, item: &str) -> Option<String> {
 
 #[test]
 fn full_sync_maps_every_property_then_costs_nothing_until_something_changes() {
-    let f = fixture(&[]);
+    full_sync_flow(Kind::Radicale);
+}
+
+#[test]
+fn full_sync_flow_on_xandikos() {
+    full_sync_flow(Kind::Xandikos);
+}
+
+fn full_sync_flow(kind: Kind) {
+    let f = fixture_on(kind, &[]);
     let w = &f.world;
 
     let status = w.sync_counted();
@@ -67,7 +82,13 @@ fn full_sync_maps_every_property_then_costs_nothing_until_something_changes() {
     assert_eq!(w.proxy.count("PUT"), 6);
     assert_eq!(w.proxy.count("MKCALENDAR"), 3);
 
-    let mut names: Vec<String> = w.calendar_names().into_iter().map(|(_, n)| n).collect();
+    // Xandikos starts with a calendar of its own, which is left alone.
+    let mut names: Vec<String> = w
+        .calendar_names()
+        .into_iter()
+        .map(|(_, n)| n)
+        .filter(|n| n.starts_with("Plane: "))
+        .collect();
     names.sort();
     assert_eq!(names, ["Plane: Mobile", "Plane: Ops", "Plane: Website"]);
     assert_eq!(w.events(&f.web).len(), 3);
@@ -185,10 +206,19 @@ fn full_sync_maps_every_property_then_costs_nothing_until_something_changes() {
 
 #[test]
 fn foreign_events_survive_and_edited_events_are_restored() {
-    let f = fixture(&[]);
+    foreign_and_edited(Kind::Radicale);
+}
+
+#[test]
+fn foreign_events_survive_and_edited_events_are_restored_on_xandikos() {
+    foreign_and_edited(Kind::Xandikos);
+}
+
+fn foreign_and_edited(kind: Kind) {
+    let f = fixture_on(kind, &[]);
     let w = &f.world;
     w.sync();
-    let calendar = format!("/alice/plane-{}/", f.web);
+    let calendar = w.calendar_path(&f.web);
     let foreign = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:standup-1@example.com\r\n\
                    DTSTAMP:20250101T000000Z\r\nDTSTART:20260105T090000Z\r\nDTEND:20260105T091500Z\r\nSUMMARY:Standup\r\n\
                    END:VEVENT\r\nEND:VCALENDAR\r\n";
