@@ -15,6 +15,7 @@ pub mod store;
 pub mod sync;
 pub mod time;
 pub mod uptime;
+pub mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 mod wasi;

@@ -4,4 +4,4 @@ mod client;
 mod model;
 
 pub use client::{PlaneClient, PlaneError, PlaneSettings};
-pub use model::{Label, Malformed, Member, Project, Ref, State, WorkItem};
+pub use model::{Label, Malformed, Member, Project, Ref, State, WorkItem, parse_date};

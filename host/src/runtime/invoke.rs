@@ -82,14 +82,20 @@ impl Runtime {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let permit = match tokio::time::timeout(
-            self.limits.request_timeout,
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            _ => {
+        // The common case, a free slot, needs no timer.
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(permit),
+            Err(_) => tokio::time::timeout(
+                self.limits.request_timeout,
+                self.permits.clone().acquire_owned(),
+            )
+            .await
+            .map_err(drop)
+            .and_then(|acquired| acquired.map_err(drop)),
+        };
+        let permit = match permit {
+            Ok(permit) => permit,
+            Err(()) => {
                 tracing::warn!("no guest instance free within the request time limit");
                 return error_response(
                     503,
