@@ -92,6 +92,32 @@ impl Config {
             .unwrap_or(DEFAULT_INTERVAL_SECONDS)
     }
 
+    fn count(&self, key: &str, default: i64) -> i64 {
+        self.get(key)
+            .and_then(|v| v.parse().ok())
+            .filter(|&v: &i64| v > 0)
+            .unwrap_or(default)
+    }
+
+    /// Webhook requests per minute per client IP (API reference: 100).
+    pub fn webhook_limit(&self) -> i64 {
+        self.count("RATE_LIMIT_WEBHOOKS_PER_MINUTE", 100)
+    }
+
+    /// Sync triggers per hour per client IP (API reference: 10).
+    pub fn sync_trigger_limit(&self) -> i64 {
+        self.count("RATE_LIMIT_SYNC_PER_HOUR", 10)
+    }
+
+    /// The webhook secrets: the current one, then the previous one during a
+    /// rotation. Empty when webhooks are accepted unsigned.
+    pub fn webhook_secrets(&self) -> Vec<&str> {
+        ["PLANE_WEBHOOK_SECRET", "PLANE_WEBHOOK_SECRET_PREVIOUS"]
+            .iter()
+            .filter_map(|key| self.get(key))
+            .collect()
+    }
+
     /// How long the sync lease lasts without renewal (`SYNC_LEASE_SECONDS`).
     pub fn lease_ttl(&self) -> chrono::Duration {
         self.get("SYNC_LEASE_SECONDS")

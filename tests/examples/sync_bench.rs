@@ -9,15 +9,21 @@ use std::time::Instant;
 use calplanebot_tests::world::World;
 
 fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("a number"));
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("a number"));
     let projects = args.next().unwrap_or(3);
     let items = args.next().unwrap_or(200);
     let world = World::start(&[]);
     for p in 0..projects {
-        let project = world.plane.add_project(&format!("Project {p}"), &format!("P{p}"));
+        let project = world
+            .plane
+            .add_project(&format!("Project {p}"), &format!("P{p}"));
         for n in 0..items {
             let date = format!("2026-{:02}-{:02}", n % 12 + 1, n % 28 + 1);
-            world.plane.add_item(&project, &format!("Item {n} of project {p}"), Some(&date));
+            world
+                .plane
+                .add_item(&project, &format!("Item {n} of project {p}"), Some(&date));
         }
     }
     println!("{projects} projects × {items} items, Radicale on loopback\n");

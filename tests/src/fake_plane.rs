@@ -279,6 +279,23 @@ impl FakePlane {
         self.with(|d| d.throttled)
     }
 
+    /// The `data` of a CE webhook for an item: the REST object with state,
+    /// labels and assignees expanded, plus the fields only webhooks carry.
+    pub fn webhook_data(&self, item_id: &str) -> Value {
+        self.with(|d| {
+            let item = d
+                .items
+                .iter()
+                .find(|i| i.id == item_id)
+                .expect("known item");
+            let mut data = item_json(d, item, "state,labels,assignees");
+            data["description"] = json!({"type": "doc", "content": []});
+            data["cycle"] = Value::Null;
+            data["module"] = Value::Null;
+            data
+        })
+    }
+
     pub fn items(&self) -> Vec<FakeItem> {
         self.with(|d| d.items.clone())
     }

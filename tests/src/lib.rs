@@ -6,4 +6,5 @@ pub mod components;
 pub mod counting_proxy;
 pub mod fake_plane;
 pub mod host;
+pub mod plane_json;
 pub mod world;

@@ -134,6 +134,18 @@ mod tests {
     }
 
     #[test]
+    fn every_error_code_is_documented() {
+        let spec = spec();
+        let documented =
+            &spec["components"]["schemas"]["Error"]["properties"]["error_code"]["enum"];
+        let codes: Vec<&str> = crate::api::ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(documented, &serde_json::json!(codes));
+    }
+
+    #[test]
     fn every_reference_resolves() {
         let text = OPENAPI;
         let spec = spec();

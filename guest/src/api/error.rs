@@ -6,21 +6,62 @@ use serde_json::{Map, Value, json};
 
 use crate::http::Response;
 
-/// Machine-readable error codes (the API reference's, plus routing ones).
+/// Machine-readable error codes: the API reference's, plus routing,
+/// transport and rate-limit ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
+    Unauthorized,
+    InvalidSignature,
+    InvalidJson,
+    MissingRequiredField,
+    InvalidDateFormat,
+    InvalidFieldValue,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimitExceeded,
     SyncInProgress,
+    CaldavConnectionError,
+    PlaneApiError,
     InternalError,
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Unauthorized,
+        ErrorCode::InvalidSignature,
+        ErrorCode::InvalidJson,
+        ErrorCode::MissingRequiredField,
+        ErrorCode::InvalidDateFormat,
+        ErrorCode::InvalidFieldValue,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimitExceeded,
+        ErrorCode::SyncInProgress,
+        ErrorCode::CaldavConnectionError,
+        ErrorCode::PlaneApiError,
+        ErrorCode::InternalError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::InvalidSignature => "INVALID_SIGNATURE",
+            ErrorCode::InvalidJson => "INVALID_JSON",
+            ErrorCode::MissingRequiredField => "MISSING_REQUIRED_FIELD",
+            ErrorCode::InvalidDateFormat => "INVALID_DATE_FORMAT",
+            ErrorCode::InvalidFieldValue => "INVALID_FIELD_VALUE",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             ErrorCode::SyncInProgress => "SYNC_IN_PROGRESS",
+            ErrorCode::CaldavConnectionError => "CALDAV_CONNECTION_ERROR",
+            ErrorCode::PlaneApiError => "PLANE_API_ERROR",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -29,7 +70,16 @@ impl ErrorCode {
         match self {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Unauthorized | ErrorCode::InvalidSignature => 401,
+            ErrorCode::InvalidJson => 400,
+            ErrorCode::MissingRequiredField
+            | ErrorCode::InvalidDateFormat
+            | ErrorCode::InvalidFieldValue => 422,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RateLimitExceeded => 429,
             ErrorCode::SyncInProgress => 409,
+            ErrorCode::CaldavConnectionError | ErrorCode::PlaneApiError => 502,
             ErrorCode::InternalError => 500,
         }
     }

@@ -1,9 +1,12 @@
 //! The HTTP API: routing, the error format, and the endpoints.
 
+mod auth;
 mod docs;
 mod error;
+mod rate_limit;
 mod service;
 mod sync;
+mod webhook;
 
 pub use error::{ApiError, ErrorCode};
 pub use service::metric_keys;
@@ -12,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::http::{Request, Response};
+use crate::net::Http;
 use crate::store::KeyValue;
 
 /// The header in which calplanebot's host gives the peer's IP address. The host
@@ -28,6 +32,8 @@ pub struct Context<'a> {
     pub store: &'a dyn KeyValue,
     pub config: &'a Config,
     pub now: DateTime<Utc>,
+    /// Outbound HTTP, for webhooks applied while the request waits.
+    pub http: &'a dyn Http,
 }
 
 /// Work an endpoint hands back to be done after its response is sent.
@@ -91,13 +97,18 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/webhooks/plane",
+        handler: |ctx, request| webhook::receive(ctx, request).map(Reply::from),
+    },
+    Route {
+        method: "POST",
         path: "/webhooks/sync",
         handler: sync::trigger,
     },
     Route {
         method: "GET",
         path: "/webhooks/status",
-        handler: |ctx, _| sync::status(ctx).map(Reply::from),
+        handler: |ctx, request| sync::status(ctx, request).map(Reply::from),
     },
 ];
 
@@ -145,13 +156,22 @@ pub(crate) mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
 
+    /// Outbound HTTP for endpoints that must not make any.
+    pub fn no_network() -> crate::net::scripted::ScriptedHttp {
+        crate::net::scripted::ScriptedHttp::new(|request, _| {
+            panic!("unexpected request to {}", request.url)
+        })
+    }
+
     pub fn call(method: &str, path: &str) -> (Response, MemoryStore) {
         let store = MemoryStore::default();
         let config = Config::default();
+        let http = no_network();
         let ctx = Context {
             store: &store,
             config: &config,
             now: crate::time::now(),
+            http: &http,
         };
         let reply = handle(&ctx, &Request::new(method, path));
         (reply.response, store)

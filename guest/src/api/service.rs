@@ -63,6 +63,9 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
             "version": crate::version(),
             "uptime": uptime(ctx)?,
             "metrics": metrics,
+            // Said here as well as once in the log: without a secret,
+            // anyone who can reach the service can post changes.
+            "webhook_signatures": if ctx.config.webhook_secrets().is_empty() { "not verified (PLANE_WEBHOOK_SECRET unset)" } else { "verified" },
         }),
     ))
 }

@@ -2,34 +2,33 @@
 
 use serde_json::{Value, json};
 
-use super::{ApiError, Context, Deferred, ErrorCode, Reply, SCHEDULER_HEADER};
+use super::auth::{is_scheduled, require_token};
+use super::rate_limit::{self, Limit};
+use super::{ApiError, Context, Deferred, ErrorCode, Reply};
 use crate::http::{Request, Response};
-use crate::sync::{lease, status};
+use crate::sync::{lease, queue, status};
 use crate::time::rfc3339;
-
-/// Whether the request carries the host's scheduler token (compared in
-/// constant time: the token is a secret).
-fn is_scheduled(ctx: &Context, request: &Request) -> bool {
-    match (
-        ctx.config.scheduler_token(),
-        request.header(SCHEDULER_HEADER),
-    ) {
-        (Some(token), Some(sent)) => {
-            token.len() == sent.len()
-                && token
-                    .bytes()
-                    .zip(sent.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        }
-        _ => false,
-    }
-}
 
 /// Takes the sync lease now, so a second trigger gets 409; the sync itself
 /// runs after the response is sent.
 pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
+    require_token(ctx, request)?;
     let scheduled = is_scheduled(ctx, request);
+    // The host's own trigger is not a client: it is not rate limited.
+    let count = if scheduled {
+        None
+    } else {
+        let limit = Limit {
+            scope: "sync",
+            max: ctx.config.sync_trigger_limit(),
+            window_seconds: 3600,
+        };
+        let count = rate_limit::count(ctx.store, limit, &rate_limit::client_of(request), ctx.now)?;
+        if count.exceeded {
+            return Err(count.error(ctx.now));
+        }
+        Some(count)
+    };
     let sync_id = uuid::Uuid::new_v4().to_string();
     if !lease::acquire(ctx.store, &sync_id, ctx.now, ctx.config.lease_ttl())? {
         let running = lease::active(ctx.store, ctx.now)?.map(|l| l.holder);
@@ -44,21 +43,26 @@ pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
     } else {
         "Manual sync initiated"
     };
+    let response = Response::json(
+        200,
+        &json!({
+            "status": "triggered",
+            "message": message,
+            "sync_id": sync_id,
+            "timestamp": rfc3339(ctx.now),
+        }),
+    );
     Ok(Reply {
-        response: Response::json(
-            200,
-            &json!({
-                "status": "triggered",
-                "message": message,
-                "sync_id": sync_id,
-                "timestamp": rfc3339(ctx.now),
-            }),
-        ),
+        response: match count {
+            Some(count) => count.apply(response),
+            None => response,
+        },
         deferred: Some(Deferred::Sync { sync_id }),
     })
 }
 
-pub fn status(ctx: &Context) -> Result<Response, ApiError> {
+pub fn status(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
+    require_token(ctx, request)?;
     let last = status::last_sync(ctx.store)?;
     let state = status::state(ctx.store, last.as_ref(), ctx.now)?;
     let next_sync = match (&last, ctx.config.sync_enabled()) {
@@ -84,7 +88,7 @@ pub fn status(ctx: &Context) -> Result<Response, ApiError> {
             "status": state,
             "last_sync": last_sync,
             "next_sync": next_sync,
-            "queue_length": 0,
+            "queue_length": queue::len(ctx.store)?,
         }),
     ))
 }
@@ -92,15 +96,20 @@ pub fn status(ctx: &Context) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Context, handle};
+    use crate::api::{Context, SCHEDULER_HEADER, handle};
     use crate::config::Config;
     use crate::store::memory::MemoryStore;
 
-    fn ctx<'a>(store: &'a MemoryStore, config: &'a Config) -> Context<'a> {
+    fn ctx<'a>(
+        store: &'a MemoryStore,
+        config: &'a Config,
+        http: &'a dyn crate::net::Http,
+    ) -> Context<'a> {
         Context {
             store,
             config,
             now: crate::time::now(),
+            http,
         }
     }
 
@@ -108,8 +117,9 @@ mod tests {
     fn a_second_trigger_while_one_runs_is_409() {
         let store = MemoryStore::default();
         let config = Config::default();
+        let http = crate::api::tests::no_network();
         let first = handle(
-            &ctx(&store, &config),
+            &ctx(&store, &config, &http),
             &Request::new("POST", "/webhooks/sync"),
         );
         assert_eq!(first.response.status, 200);
@@ -122,7 +132,7 @@ mod tests {
         assert_eq!(body["sync_id"], sync_id);
 
         let second = handle(
-            &ctx(&store, &config),
+            &ctx(&store, &config, &http),
             &Request::new("POST", "/webhooks/sync"),
         );
         assert_eq!(second.response.status, 409);
@@ -132,7 +142,7 @@ mod tests {
         assert!(second.deferred.is_none());
 
         let status = handle(
-            &ctx(&store, &config),
+            &ctx(&store, &config, &http),
             &Request::new("GET", "/webhooks/status"),
         );
         let body: Value = serde_json::from_slice(&status.response.body).unwrap();
@@ -148,14 +158,15 @@ mod tests {
             crate::config::SCHEDULER_TOKEN.to_string(),
             "s3cret".to_string(),
         )]);
+        let http = crate::api::tests::no_network();
         let mut request = Request::new("POST", "/webhooks/sync");
         request
             .headers
             .push((SCHEDULER_HEADER.into(), "guess!".into()));
-        assert!(!is_scheduled(&ctx(&store, &config), &request));
+        assert!(!is_scheduled(&ctx(&store, &config, &http), &request));
         request.headers[0].1 = "s3cret".into();
-        assert!(is_scheduled(&ctx(&store, &config), &request));
-        let reply = handle(&ctx(&store, &config), &request);
+        assert!(is_scheduled(&ctx(&store, &config, &http), &request));
+        let reply = handle(&ctx(&store, &config, &http), &request);
         let body: Value = serde_json::from_slice(&reply.response.body).unwrap();
         assert_eq!(body["message"], "Scheduled sync initiated");
     }

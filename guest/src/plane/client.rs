@@ -43,11 +43,32 @@ pub enum PlaneError {
 pub struct PlaneClient<'a> {
     http: &'a dyn Http,
     settings: &'a PlaneSettings,
+    /// Whether to wait out rate limits and failures (a sync) or give up at
+    /// once (a webhook, which must answer quickly and can queue instead).
+    patient: bool,
 }
 
 impl<'a> PlaneClient<'a> {
     pub fn new(http: &'a dyn Http, settings: &'a PlaneSettings) -> Self {
-        PlaneClient { http, settings }
+        PlaneClient {
+            http,
+            settings,
+            patient: true,
+        }
+    }
+
+    /// A client that never waits: one attempt per request, no pacing.
+    pub fn impatient(http: &'a dyn Http, settings: &'a PlaneSettings) -> Self {
+        PlaneClient {
+            patient: false,
+            ..Self::new(http, settings)
+        }
+    }
+
+    pub fn project(&self, project_id: &str) -> Result<Project, PlaneError> {
+        let value = self.get(&self.url(&format!("projects/{project_id}/")))?;
+        Project::from_json(&value)
+            .ok_or_else(|| PlaneError::Malformed("project without an id".into()))
     }
 
     fn url(&self, path: &str) -> String {
@@ -190,7 +211,9 @@ impl<'a> PlaneClient<'a> {
             };
             let retry_in = match &outcome {
                 Ok(response) if (200..300).contains(&response.status) => {
-                    self.pace(response);
+                    if self.patient {
+                        self.pace(response);
+                    }
                     return outcome.map_err(PlaneError::Connection);
                 }
                 Ok(response) if response.status == 429 => retry_after(response),
@@ -203,7 +226,7 @@ impl<'a> PlaneClient<'a> {
                 }
                 Err(_) => backoff(attempt),
             };
-            if attempt >= MAX_ATTEMPTS {
+            if attempt >= MAX_ATTEMPTS || !self.patient {
                 return match outcome {
                     Ok(response) => Err(PlaneError::Unavailable {
                         status: response.status,

@@ -23,14 +23,14 @@ pub struct Outcome {
 }
 
 /// What is known about the event at a URL.
-enum Known {
+pub enum Known {
     Absent,
     Version(Option<String>),
     Unknown,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Applied {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
     Created,
     Updated,
     Deleted,
@@ -57,7 +57,7 @@ pub fn execute(
             Action::Update { url, etag, event } => (url, Some(event), Known::Version(etag.clone())),
             Action::Delete { url, etag, .. } => (url, None, Known::Version(etag.clone())),
         };
-        match apply(client, url, desired, known, now) {
+        match apply(client, url, desired, known, now).map(|(applied, _)| applied) {
             Ok(Applied::Created) => outcome.created += 1,
             Ok(Applied::Updated) => outcome.updated += 1,
             Ok(Applied::Deleted) => outcome.deleted += 1,
@@ -73,18 +73,21 @@ pub fn execute(
     outcome
 }
 
-fn apply(
+/// Makes the event at `url` be `desired` (or absent), starting from what is
+/// `known` about it. Returns what was done and the new ETag when the server
+/// sent one.
+pub fn apply(
     client: &CalDavClient,
     url: &str,
     desired: Option<&Event>,
     mut known: Known,
     now: DateTime<Utc>,
-) -> Result<Applied, CalDavError> {
+) -> Result<(Applied, Option<String>), CalDavError> {
     let ics = desired.map(|event| event.to_ics(now));
     for _ in 0..MAX_ROUNDS {
         known = match (desired.zip(ics.as_deref()), known) {
             (Some((_, ics)), Known::Absent) => match client.put(url, ics, &Precondition::Absent)? {
-                WriteOutcome::Done { .. } => return Ok(Applied::Created),
+                WriteOutcome::Done { etag } => return Ok((Applied::Created, etag)),
                 WriteOutcome::PreconditionFailed | WriteOutcome::NotFound => Known::Unknown,
             },
             (Some((_, ics)), Known::Version(etag)) => {
@@ -94,17 +97,17 @@ fn apply(
                     None => Precondition::Matches("*".into()),
                 };
                 match client.put(url, ics, &condition)? {
-                    WriteOutcome::Done { .. } => return Ok(Applied::Updated),
+                    WriteOutcome::Done { etag } => return Ok((Applied::Updated, etag)),
                     WriteOutcome::PreconditionFailed => Known::Unknown,
                     WriteOutcome::NotFound => Known::Absent,
                 }
             }
             (None, Known::Version(etag)) => match client.delete(url, etag.as_deref())? {
-                WriteOutcome::Done { .. } => return Ok(Applied::Deleted),
-                WriteOutcome::NotFound => return Ok(Applied::Unchanged),
+                WriteOutcome::Done { .. } => return Ok((Applied::Deleted, None)),
+                WriteOutcome::NotFound => return Ok((Applied::Unchanged, None)),
                 WriteOutcome::PreconditionFailed => Known::Unknown,
             },
-            (None, Known::Absent) => return Ok(Applied::Unchanged),
+            (None, Known::Absent) => return Ok((Applied::Unchanged, None)),
             (_, Known::Unknown) => match client.get(url)? {
                 None => Known::Absent,
                 Some(remote) => {
@@ -112,7 +115,7 @@ fn apply(
                         .zip(parse_event(&remote.data))
                         .is_some_and(|(want, have)| want.content_hash() == have.content_hash());
                     if same {
-                        return Ok(Applied::Unchanged);
+                        return Ok((Applied::Unchanged, remote.etag));
                     }
                     Known::Version(remote.etag)
                 }

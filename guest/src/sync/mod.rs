@@ -3,10 +3,15 @@
 
 mod calendars;
 mod executor;
+mod item;
 pub mod lease;
 mod planner;
+pub mod queue;
+mod records;
 mod run;
 pub mod status;
 
+pub use executor::Applied;
+pub use item::{ItemError, apply_change, apply_project, drain_queue};
 pub use planner::{Action, Existing, Plan, plan};
 pub use run::{SyncEnv, record_not_started, run};

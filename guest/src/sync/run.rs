@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use super::calendars::{self, CalendarError};
 use super::executor::{self, Outcome as Writes};
 use super::lease;
-use super::planner::{self, Existing};
+use super::planner::{self, Action, Existing};
+use super::records;
 use super::status::{self, LastSync, Outcome, Reachability};
 use crate::caldav::{CalDavClient, CalDavError};
 use crate::config::SyncConfig;
@@ -113,8 +114,16 @@ fn sync_all(env: &SyncEnv, sync_id: &str, tally: &mut Tally) -> Result<(), Strin
     let credentials = env.config.credentials();
     let caldav = CalDavClient::new(env.http, &env.config.caldav_url, &credentials);
 
+    match super::drain_queue(env) {
+        Ok(0) => {}
+        Ok(applied) => println!("INFO Queued changes applied: {applied}"),
+        Err(err) => tally.errors.push(format!("queue: {err}")),
+    }
     let projects =
         contact(env, false, plane.projects()).map_err(|e| format!("PLANE_API_ERROR: {e}"))?;
+    if let Err(err) = records::remember_projects(env.store, &projects) {
+        tally.errors.push(format!("project index not saved: {err}"));
+    }
     let home = contact(env, true, caldav.discover_home()).map_err(caldav_error)?;
     let mut calendars = contact(env, true, caldav.calendars(&home)).map_err(caldav_error)?;
 
@@ -239,6 +248,14 @@ fn sync_project(
     let mut writes = executor::execute(caldav, &plan, (env.clock)(), || {
         lease::renew(env.store, sync_id, (env.clock)(), env.config.lease_ttl).unwrap_or(false)
     });
+    // Events this sync wrote are no longer as a webhook last left them.
+    for action in &plan.actions {
+        let uid = match action {
+            Action::Create { event, .. } | Action::Update { event, .. } => &event.uid,
+            Action::Delete { uid, .. } => uid,
+        };
+        records::forget_event(env.store, uid)?;
+    }
     if let Some(guard) = plan.guard {
         writes.errors.push(guard);
     }
@@ -247,7 +264,7 @@ fn sync_project(
 
 /// Names for every state, label and assignee; looked up only when Plane
 /// sent ids instead of objects.
-fn resolve(
+pub(super) fn resolve(
     plane: &PlaneClient,
     project: &Project,
     items: &[WorkItem],

@@ -126,6 +126,17 @@ pub fn record(
     store.set(LAST_SYNC, &bytes)
 }
 
+/// Adds one write made outside a full sync (a webhook) to the metrics.
+pub fn count(store: &dyn KeyValue, applied: super::Applied) -> Result<(), StoreError> {
+    let key = match applied {
+        super::Applied::Created => metric_keys::EVENTS_CREATED,
+        super::Applied::Updated => metric_keys::EVENTS_UPDATED,
+        super::Applied::Deleted => metric_keys::EVENTS_DELETED,
+        super::Applied::Unchanged => return Ok(()),
+    };
+    store.increment(key, 1).map(drop)
+}
+
 /// The metric keys, in the order [`record`] takes counts.
 pub const COUNTERS: [&str; 3] = [
     metric_keys::EVENTS_CREATED,

@@ -34,6 +34,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Component {
                     store: &store,
                     config: &config,
                     now,
+                    http: &outbound::WasiHttp,
                 };
                 api::handle(&ctx, &request)
             }

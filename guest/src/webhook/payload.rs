@@ -38,10 +38,19 @@ impl Change {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entity {
     /// A work item; `data` as sent (CE: rich object; v2: flat ids).
-    WorkItem { id: String, project_id: Option<String>, data: Value },
-    Project { id: String, data: Value },
+    WorkItem {
+        id: String,
+        project_id: Option<String>,
+        data: Value,
+    },
+    Project {
+        id: String,
+        data: Value,
+    },
     /// Cycles, modules, comments…: acknowledged and ignored.
-    Other { event: String },
+    Other {
+        event: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,11 +76,15 @@ fn string(value: &Value) -> Option<String> {
 /// Parses a webhook body into the change, the entity, and the delivery's
 /// stable id when the format has one (v2 `event_id`).
 pub fn parse(body: &[u8]) -> Result<(Change, Entity, Option<String>), PayloadError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
     if !value.is_object() {
         return Err(PayloadError::NotJson("not a JSON object".into()));
     }
-    let event = value.get("event").and_then(string).ok_or(PayloadError::Missing("event"))?;
+    let event = value
+        .get("event")
+        .and_then(string)
+        .ok_or(PayloadError::Missing("event"))?;
     // v2 puts the action in the event name: `workitem.updated`.
     let (kind, action) = match event.split_once('.') {
         Some((kind, action)) => (kind.to_string(), Some(action.to_string())),
@@ -83,12 +96,18 @@ pub fn parse(body: &[u8]) -> Result<(Change, Entity, Option<String>), PayloadErr
         .or(action)
         .ok_or(PayloadError::Missing("action"))?;
     let change = Change::parse(&action).ok_or(PayloadError::UnknownAction(action))?;
-    let data = value.get("data").cloned().ok_or(PayloadError::Missing("data"))?;
+    let data = value
+        .get("data")
+        .cloned()
+        .ok_or(PayloadError::Missing("data"))?;
     let event_id = value.get("event_id").and_then(string);
     let kind = kind.to_ascii_lowercase();
     let entity = match kind.as_str() {
         "issue" | "work_item" | "workitem" | "work-item" => {
-            let id = data.get("id").and_then(string).ok_or(PayloadError::Missing("data.id"))?;
+            let id = data
+                .get("id")
+                .and_then(string)
+                .ok_or(PayloadError::Missing("data.id"))?;
             check_date(&data, "target_date", "data.target_date")?;
             let project_id = match data.get("project") {
                 Some(Value::Object(project)) => project.get("id").and_then(string),
@@ -97,10 +116,17 @@ pub fn parse(body: &[u8]) -> Result<(Change, Entity, Option<String>), PayloadErr
             }
             .or_else(|| data.get("project_id").and_then(string))
             .or_else(|| value.get("project_id").and_then(string));
-            Entity::WorkItem { id, project_id, data }
+            Entity::WorkItem {
+                id,
+                project_id,
+                data,
+            }
         }
         "project" => {
-            let id = data.get("id").and_then(string).ok_or(PayloadError::Missing("data.id"))?;
+            let id = data
+                .get("id")
+                .and_then(string)
+                .ok_or(PayloadError::Missing("data.id"))?;
             Entity::Project { id, data }
         }
         _ => Entity::Other { event },
@@ -125,11 +151,20 @@ mod tests {
         let body = br#"{"event": "issue", "action": "updated", "webhook_id": "w", "workspace_id": "ws", "data": {"id": "i1", "project": "p1", "name": "x", "target_date": "2025-12-27", "state": {"id": "s", "name": "Todo", "group": "unstarted"}}, "activity": {}}"#;
         let (change, entity, event_id) = parse(body).unwrap();
         assert_eq!(change, Change::Updated);
-        assert!(matches!(entity, Entity::WorkItem { ref id, ref project_id, .. } if id == "i1" && project_id.as_deref() == Some("p1")));
+        assert!(
+            matches!(entity, Entity::WorkItem { ref id, ref project_id, .. } if id == "i1" && project_id.as_deref() == Some("p1"))
+        );
         assert_eq!(event_id, None);
-        let (change, entity, _) = parse(br#"{"event": "issue", "action": "delete", "data": {"id": "i1"}}"#).unwrap();
+        let (change, entity, _) =
+            parse(br#"{"event": "issue", "action": "delete", "data": {"id": "i1"}}"#).unwrap();
         assert_eq!(change, Change::Deleted);
-        assert!(matches!(entity, Entity::WorkItem { project_id: None, .. }));
+        assert!(matches!(
+            entity,
+            Entity::WorkItem {
+                project_id: None,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -137,26 +172,49 @@ mod tests {
         let body = br#"{"version": "v2", "event": "workitem.archived", "event_id": "e-1", "entity_id": "i1", "data": {"id": "i1", "project_id": "p1", "state_id": "s1", "label_ids": []}}"#;
         let (change, entity, event_id) = parse(body).unwrap();
         assert_eq!(change, Change::Archived);
-        assert!(matches!(entity, Entity::WorkItem { ref project_id, .. } if project_id.as_deref() == Some("p1")));
+        assert!(
+            matches!(entity, Entity::WorkItem { ref project_id, .. } if project_id.as_deref() == Some("p1"))
+        );
         assert_eq!(event_id.as_deref(), Some("e-1"));
     }
 
     #[test]
     fn projects_and_others() {
-        let (_, entity, _) = parse(br#"{"event": "project", "action": "created", "data": {"id": "p1", "name": "New"}}"#).unwrap();
+        let (_, entity, _) = parse(
+            br#"{"event": "project", "action": "created", "data": {"id": "p1", "name": "New"}}"#,
+        )
+        .unwrap();
         assert!(matches!(entity, Entity::Project { .. }));
-        let (_, entity, _) = parse(br#"{"event": "cycle", "action": "created", "data": {"id": "c1"}}"#).unwrap();
-        assert_eq!(entity, Entity::Other { event: "cycle".into() });
+        let (_, entity, _) =
+            parse(br#"{"event": "cycle", "action": "created", "data": {"id": "c1"}}"#).unwrap();
+        assert_eq!(
+            entity,
+            Entity::Other {
+                event: "cycle".into()
+            }
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
         assert!(matches!(parse(b"not json"), Err(PayloadError::NotJson(_))));
         assert!(matches!(parse(b"[1]"), Err(PayloadError::NotJson(_))));
-        assert_eq!(parse(br#"{"action": "created", "data": {"id": "x"}}"#), Err(PayloadError::Missing("event")));
-        assert_eq!(parse(br#"{"event": "issue", "data": {"id": "x"}}"#), Err(PayloadError::Missing("action")));
-        assert_eq!(parse(br#"{"event": "issue", "action": "created"}"#), Err(PayloadError::Missing("data")));
-        assert_eq!(parse(br#"{"event": "issue", "action": "created", "data": {}}"#), Err(PayloadError::Missing("data.id")));
+        assert_eq!(
+            parse(br#"{"action": "created", "data": {"id": "x"}}"#),
+            Err(PayloadError::Missing("event"))
+        );
+        assert_eq!(
+            parse(br#"{"event": "issue", "data": {"id": "x"}}"#),
+            Err(PayloadError::Missing("action"))
+        );
+        assert_eq!(
+            parse(br#"{"event": "issue", "action": "created"}"#),
+            Err(PayloadError::Missing("data"))
+        );
+        assert_eq!(
+            parse(br#"{"event": "issue", "action": "created", "data": {}}"#),
+            Err(PayloadError::Missing("data.id"))
+        );
         assert_eq!(
             parse(br#"{"event": "issue", "action": "created", "data": {"id": "x", "target_date": "27/12/2025"}}"#),
             Err(PayloadError::BadDate { field: "data.target_date" })
@@ -165,6 +223,9 @@ mod tests {
             parse(br#"{"event": "issue", "action": "created", "data": {"id": "x", "target_date": 5}}"#),
             Err(PayloadError::BadDate { field: "data.target_date" })
         );
-        assert!(matches!(parse(br#"{"event": "issue", "action": "exploded", "data": {"id": "x"}}"#), Err(PayloadError::UnknownAction(_))));
+        assert!(matches!(
+            parse(br#"{"event": "issue", "action": "exploded", "data": {"id": "x"}}"#),
+            Err(PayloadError::UnknownAction(_))
+        ));
     }
 }

@@ -18,7 +18,7 @@ pub enum SignatureError {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -31,12 +31,17 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 /// during a rotation, the previous one). Comparison is constant-time
 /// (`Mac::verify_slice`).
 pub fn verify(body: &[u8], header: Option<&str>, secrets: &[&str]) -> Result<(), SignatureError> {
-    let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or(SignatureError::Missing)?;
+    let header = header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(SignatureError::Missing)?;
     let hex = match header.get(..7) {
         Some(prefix) if prefix.eq_ignore_ascii_case("sha256=") => &header[7..],
         _ => header,
     };
-    let digest = decode_hex(hex).filter(|d| d.len() == 32).ok_or(SignatureError::Malformed)?;
+    let digest = decode_hex(hex)
+        .filter(|d| d.len() == 32)
+        .ok_or(SignatureError::Malformed)?;
     let matches = secrets.iter().any(|secret| {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
             return false;
@@ -44,7 +49,11 @@ pub fn verify(body: &[u8], header: Option<&str>, secrets: &[&str]) -> Result<(),
         mac.update(body);
         mac.verify_slice(&digest).is_ok()
     });
-    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if matches {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -58,7 +67,11 @@ mod tests {
     fn sign(secret: &str, body: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(body);
-        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     #[test]
@@ -73,7 +86,13 @@ mod tests {
     #[test]
     fn accepts_every_form_plane_and_the_reference_use() {
         let hex = sign("s3cret", BODY);
-        for header in [hex.clone(), hex.to_uppercase(), format!("sha256={hex}"), format!("SHA256={}", hex.to_uppercase()), format!("  {hex} ")] {
+        for header in [
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("sha256={hex}"),
+            format!("SHA256={}", hex.to_uppercase()),
+            format!("  {hex} "),
+        ] {
             assert_eq!(verify(BODY, Some(&header), &["s3cret"]), Ok(()), "{header}");
         }
     }
@@ -81,15 +100,33 @@ mod tests {
     #[test]
     fn rejects_wrong_truncated_missing_and_reserialised() {
         let hex = sign("s3cret", BODY);
-        assert_eq!(verify(BODY, Some(&sign("other", BODY)), &["s3cret"]), Err(SignatureError::Mismatch));
-        assert_eq!(verify(BODY, Some(&hex[..40]), &["s3cret"]), Err(SignatureError::Malformed));
-        assert_eq!(verify(BODY, Some("zz"), &["s3cret"]), Err(SignatureError::Malformed));
-        assert_eq!(verify(BODY, None, &["s3cret"]), Err(SignatureError::Missing));
-        assert_eq!(verify(BODY, Some(""), &["s3cret"]), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(BODY, Some(&sign("other", BODY)), &["s3cret"]),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(BODY, Some(&hex[..40]), &["s3cret"]),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(BODY, Some("zz"), &["s3cret"]),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(BODY, None, &["s3cret"]),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(BODY, Some(""), &["s3cret"]),
+            Err(SignatureError::Missing)
+        );
         // The same JSON, compactly re-serialised, is other bytes.
         let value: serde_json::Value = serde_json::from_slice(BODY).unwrap();
         let compact = serde_json::to_vec(&value).unwrap();
-        assert_eq!(verify(&compact, Some(&hex), &["s3cret"]), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&compact, Some(&hex), &["s3cret"]),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(verify(BODY, Some(&hex), &[]), Err(SignatureError::Mismatch));
     }
 
@@ -97,6 +134,9 @@ mod tests {
     fn the_previous_secret_works_during_rotation() {
         let old = sign("old", BODY);
         assert_eq!(verify(BODY, Some(&old), &["new", "old"]), Ok(()));
-        assert_eq!(verify(BODY, Some(&old), &["new"]), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(BODY, Some(&old), &["new"]),
+            Err(SignatureError::Mismatch)
+        );
     }
 }

@@ -100,6 +100,18 @@ pub const KEYS: &[Key] = &[
         "Period of the full sync",
     ),
     key(
+        "RATE_LIMIT_WEBHOOKS_PER_MINUTE",
+        Kind::Count,
+        "100",
+        "Webhook requests per minute per client IP",
+    ),
+    key(
+        "RATE_LIMIT_SYNC_PER_HOUR",
+        Kind::Count,
+        "10",
+        "Sync triggers per hour per client IP",
+    ),
+    key(
         "SYNC_LEASE_SECONDS",
         Kind::Count,
         "120",

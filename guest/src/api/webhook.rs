@@ -1,0 +1,249 @@
+//! `POST /webhooks/plane`: a change in Plane, applied within the request
+//! when the servers answer, else queued durably (202) for the next sync.
+//! Plane never retries an HTTP error, so an accepted change must not be
+//! lost, and a rejected one must be rejected for a reason the sender can fix.
+
+use serde_json::{Value, json};
+
+use super::rate_limit::{self, Limit};
+use super::{ApiError, Context, ErrorCode};
+use crate::http::{Request, Response};
+use crate::sync::{self, ItemError, SyncEnv, queue};
+use crate::webhook::{self, Change, Entity, PayloadError};
+
+/// Largest body accepted (Plane's largest payloads are far smaller).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const UNSIGNED_NOTICE: &str = "webhook:unsigned-notice";
+
+pub fn receive(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
+    let limit = Limit {
+        scope: "webhooks",
+        max: ctx.config.webhook_limit(),
+        window_seconds: 60,
+    };
+    let count = rate_limit::count(ctx.store, limit, &rate_limit::client_of(request), ctx.now)?;
+    if count.exceeded {
+        return Err(count.error(ctx.now));
+    }
+    match process(ctx, request) {
+        Ok(response) => Ok(count.apply(response)),
+        Err(error) => Err(count
+            .headers()
+            .into_iter()
+            .fold(error, |e, (name, value)| e.header(name, value))),
+    }
+}
+
+fn process(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
+    let content_type = request.header("content-type").unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Webhooks must be sent as application/json",
+        )
+        .detail("field", "Content-Type")
+        .detail("reason", "unsupported_media_type"));
+    }
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "The webhook body is larger than 1 MiB",
+        )
+        .detail("field", "body")
+        .detail("reason", "too_large")
+        .detail("limit_bytes", MAX_BODY_BYTES));
+    }
+    verify_signature(ctx, request)?;
+    let (change, entity, _) = webhook::parse(&request.body).map_err(payload_error)?;
+    match entity {
+        Entity::WorkItem {
+            id,
+            project_id,
+            data,
+        } => {
+            println!(
+                "INFO Webhook received: action={}, issue_id={id}",
+                change.as_str()
+            );
+            apply_item(ctx, change, &id, project_id.as_deref(), &data)
+        }
+        Entity::Project { id, data } => {
+            println!("INFO Webhook received: project {id} {}", change.as_str());
+            apply_project(ctx, change, &id, &data)
+        }
+        Entity::Other { event } => Ok(Response::json(
+            200,
+            &json!({"status": "ignored", "message": format!("Event {event} is not synced"), "action": change.as_str()}),
+        )),
+    }
+}
+
+fn verify_signature(ctx: &Context, request: &Request) -> Result<(), ApiError> {
+    let secrets = ctx.config.webhook_secrets();
+    if secrets.is_empty() {
+        // Said once per host start, not on every delivery.
+        let notice = format!("{UNSIGNED_NOTICE}:{}", ctx.config.boot_id());
+        if ctx
+            .store
+            .compare_and_swap(&notice, None, b"1")
+            .unwrap_or(false)
+        {
+            println!(
+                "WARN PLANE_WEBHOOK_SECRET is not set: webhooks are accepted without a signature"
+            );
+        }
+        return Ok(());
+    }
+    webhook::verify(&request.body, request.header("x-plane-signature"), &secrets).map_err(|err| {
+        ApiError::new(ErrorCode::InvalidSignature, "Invalid webhook signature")
+            .detail("field", "X-Plane-Signature")
+            .detail("reason", err.to_string())
+    })
+}
+
+fn payload_error(err: PayloadError) -> ApiError {
+    match err {
+        PayloadError::NotJson(reason) => {
+            ApiError::new(ErrorCode::InvalidJson, "The body is not valid JSON")
+                .detail("field", "body")
+                .detail("reason", reason)
+        }
+        PayloadError::Missing(field) => ApiError::new(
+            ErrorCode::MissingRequiredField,
+            format!("Required field {field} is missing"),
+        )
+        .detail("field", field)
+        .detail("reason", "missing"),
+        PayloadError::BadDate { field } => ApiError::new(
+            ErrorCode::InvalidDateFormat,
+            format!("{field} must be a date (YYYY-MM-DD)"),
+        )
+        .detail("field", field)
+        .detail("reason", "invalid_date"),
+        PayloadError::UnknownAction(action) => ApiError::new(
+            ErrorCode::InvalidFieldValue,
+            format!("Unknown action {action:?}"),
+        )
+        .detail("field", "action")
+        .detail("reason", "expected created, updated, deleted or archived"),
+    }
+}
+
+fn processed(id: &str, change: Change, applied: sync::Applied) -> Response {
+    Response::json(
+        200,
+        &json!({
+            "status": "processed",
+            "message": "Issue sync triggered",
+            "issue_id": id,
+            "action": change.as_str(),
+            "result": match applied {
+                sync::Applied::Created => "created",
+                sync::Applied::Updated => "updated",
+                sync::Applied::Deleted => "deleted",
+                sync::Applied::Unchanged => "unchanged",
+            },
+        }),
+    )
+}
+
+fn apply_item(
+    ctx: &Context,
+    change: Change,
+    id: &str,
+    project_id: Option<&str>,
+    data: &Value,
+) -> Result<Response, ApiError> {
+    let queue_it = |reason: &str| -> Result<Response, ApiError> {
+        let length = queue::push(
+            ctx.store,
+            &queue::QueuedChange {
+                item_id: id.to_string(),
+                project_id: project_id.map(str::to_string),
+                action: change.as_str().to_string(),
+                data: data.clone(),
+                received_at: ctx.now,
+            },
+        )?;
+        println!("WARN Webhook for {id} queued: {reason}");
+        Ok(Response::json(
+            202,
+            &json!({
+                "status": "queued",
+                "message": "The change is queued and will be applied by the next sync",
+                "issue_id": id,
+                "action": change.as_str(),
+                "queue_length": length,
+            }),
+        ))
+    };
+    let settings = match ctx.config.sync() {
+        Ok(settings) => settings,
+        Err(reason) => return queue_it(&reason),
+    };
+    let env = SyncEnv {
+        store: ctx.store,
+        http: ctx.http,
+        config: &settings,
+        clock: &crate::time::now,
+    };
+    match sync::apply_change(&env, change, id, project_id, data) {
+        Ok(applied) => Ok(processed(id, change, applied)),
+        Err(ItemError::Unreachable(reason)) => queue_it(&reason),
+        Err(err) => Err(item_error(err)),
+    }
+}
+
+fn apply_project(
+    ctx: &Context,
+    change: Change,
+    id: &str,
+    data: &Value,
+) -> Result<Response, ApiError> {
+    let acknowledged = |message: &str| {
+        Response::json(
+            200,
+            &json!({"status": "processed", "message": message, "project_id": id, "action": change.as_str()}),
+        )
+    };
+    if matches!(change, Change::Deleted | Change::Archived) {
+        // A project's calendar is not deleted with it: it may hold history.
+        return Ok(acknowledged("Project removal noted; its calendar is kept"));
+    }
+    let Ok(settings) = ctx.config.sync() else {
+        return Ok(acknowledged(
+            "Not configured; the next sync creates the calendar",
+        ));
+    };
+    let env = SyncEnv {
+        store: ctx.store,
+        http: ctx.http,
+        config: &settings,
+        clock: &crate::time::now,
+    };
+    match sync::apply_project(&env, id, data) {
+        Ok(_) => Ok(acknowledged("Project calendar updated")),
+        // The next full sync creates or renames every project's calendar.
+        Err(ItemError::Unreachable(_)) => Ok(Response::json(
+            202,
+            &json!({"status": "queued", "message": "The next sync will update the project's calendar", "project_id": id, "action": change.as_str()}),
+        )),
+        Err(err) => Err(item_error(err)),
+    }
+}
+
+fn item_error(err: ItemError) -> ApiError {
+    match err {
+        ItemError::Plane(err) => ApiError::new(ErrorCode::PlaneApiError, err.to_string()),
+        ItemError::CalDav(err) => ApiError::new(ErrorCode::CaldavConnectionError, err.to_string()),
+        ItemError::Missing(field) => ApiError::new(
+            ErrorCode::MissingRequiredField,
+            format!("Required field {field} is missing"),
+        )
+        .detail("field", field)
+        .detail("reason", "missing"),
+        ItemError::Store(err) => err.into(),
+        ItemError::Unreachable(reason) => ApiError::new(ErrorCode::CaldavConnectionError, reason),
+    }
+}
