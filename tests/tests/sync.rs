@@ -249,6 +249,26 @@ fn foreign_and_edited(kind: Kind) {
     );
 }
 
+/// The other tests go through a proxy that re-frames requests; this one
+/// talks to Radicale (an HTTP/1.0 server) directly.
+#[test]
+fn syncs_straight_to_radicale_without_the_proxy() {
+    let mut f = fixture(&[]);
+    f.world.bypass_proxy();
+    let w = &f.world;
+    let status = w.sync();
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert_eq!(w.events(&f.web).len(), 3);
+    w.plane
+        .update_item(&f.items[0], |item| item.name = "Renamed".into());
+    w.plane.delete_item(&f.items[1]);
+    let status = w.sync();
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert_eq!(w.events(&f.web).len(), 2);
+    let renamed = event_of(w, &f.web, &f.items[0]).unwrap();
+    assert!(property(&renamed, "SUMMARY").unwrap().ends_with("Renamed"));
+}
+
 #[test]
 fn an_empty_listing_withholds_deletions() {
     let f = fixture(&[]);

@@ -46,6 +46,13 @@ impl Http for WasiHttp {
             .split_once("://")
             .ok_or_else(|| NetError::Invalid("no scheme".into()))?;
         let headers = Fields::new();
+        // Without a length the body would go out chunked, which HTTP/1.0
+        // servers such as Radicale's refuse (400).
+        if !request.body.is_empty() {
+            headers
+                .append("content-length", request.body.len().to_string().as_bytes())
+                .map_err(|err| NetError::Invalid(format!("content-length: {err:?}")))?;
+        }
         for (name, value) in &request.headers {
             headers
                 .append(name, value.as_bytes())
