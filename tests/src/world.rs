@@ -212,6 +212,22 @@ impl World {
     }
 }
 
+/// The UID the service gives a work item's event.
+pub fn uid(item_id: &str) -> String {
+    format!("plane-issue-{item_id}@calplanebot")
+}
+
+impl World {
+    /// The event of a work item in its project's calendar, if there is one.
+    pub fn event_of(&self, project_id: &str, item_id: &str) -> Option<String> {
+        let uid = uid(item_id);
+        self.events(project_id)
+            .into_iter()
+            .find(|(_, ics)| property(ics, "UID").as_deref() == Some(uid.as_str()))
+            .map(|(_, ics)| ics)
+    }
+}
+
 /// The value of a property in iCalendar text, unfolded and unescaped.
 pub fn property(ics: &str, name: &str) -> Option<String> {
     let unfolded = ics.replace("\r\n ", "").replace("\n ", "");

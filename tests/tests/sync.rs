@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use calplanebot_tests::caldav_server::Kind;
-use calplanebot_tests::world::{WEB_URL, World, content_line, property};
+use calplanebot_tests::world::{WEB_URL, World, content_line, property, uid};
 
 struct Fixture {
     world: World,
@@ -49,18 +49,6 @@ fn fixture_on(kind: Kind, extra: &[(&str, &str)]) -> Fixture {
     }
 }
 
-fn uid(item: &str) -> String {
-    format!("plane-issue-{item}@calplanebot")
-}
-
-fn event_of(world: &World, project: &str, item: &str) -> Option<String> {
-    world
-        .events(project)
-        .into_iter()
-        .find(|(_, ics)| property(ics, "UID").as_deref() == Some(uid(item).as_str()))
-        .map(|(_, ics)| ics)
-}
-
 #[test]
 fn full_sync_maps_every_property_then_costs_nothing_until_something_changes() {
     full_sync_flow(Kind::Radicale);
@@ -95,11 +83,13 @@ fn full_sync_flow(kind: Kind) {
     assert_eq!(w.events(&f.mobile).len(), 2);
     assert_eq!(w.events(&f.ops).len(), 1);
     assert!(
-        event_of(w, &f.web, &f.items[2]).is_none(),
+        w.event_of(&f.web, &f.items[2]).is_none(),
         "undated item on the calendar"
     );
 
-    let shipped = event_of(w, &f.web, &f.items[0]).expect("event for the shipped item");
+    let shipped = w
+        .event_of(&f.web, &f.items[0])
+        .expect("event for the shipped item");
     let sequence = w.plane.items()[0].sequence_id;
     assert_eq!(
         property(&shipped, "SUMMARY").unwrap(),
@@ -127,12 +117,12 @@ fn full_sync_flow(kind: Kind) {
         )
     );
     assert!(property(&shipped, "X-CALPLANEBOT-HASH").is_some());
-    let leap = event_of(w, &f.web, &f.items[1]).unwrap();
+    let leap = w.event_of(&f.web, &f.items[1]).unwrap();
     assert_eq!(
         content_line(&leap, "DTEND").unwrap(),
         "DTEND;VALUE=DATE:20240301"
     );
-    let punctuated = event_of(w, &f.web, &f.items[3]).unwrap();
+    let punctuated = w.event_of(&f.web, &f.items[3]).unwrap();
     assert!(
         property(&punctuated, "SUMMARY")
             .unwrap()
@@ -158,7 +148,7 @@ fn full_sync_flow(kind: Kind) {
         .update_item(&f.items[1], |item| item.name = "Plan Q1 (revised)".into());
     w.sync_counted();
     assert_eq!((w.proxy.count("PUT"), w.proxy.count("DELETE")), (1, 0));
-    let revised = event_of(w, &f.web, &f.items[1]).unwrap();
+    let revised = w.event_of(&f.web, &f.items[1]).unwrap();
     assert!(
         property(&revised, "SUMMARY")
             .unwrap()
@@ -170,12 +160,12 @@ fn full_sync_flow(kind: Kind) {
         .update_item(&f.items[1], |item| item.target_date = None);
     w.sync_counted();
     assert_eq!((w.proxy.count("PUT"), w.proxy.count("DELETE")), (0, 1));
-    assert!(event_of(w, &f.web, &f.items[1]).is_none());
+    assert!(w.event_of(&f.web, &f.items[1]).is_none());
 
     w.plane.delete_item(&f.items[3]);
     w.sync_counted();
     assert_eq!((w.proxy.count("PUT"), w.proxy.count("DELETE")), (0, 1));
-    assert!(event_of(w, &f.web, &f.items[3]).is_none());
+    assert!(w.event_of(&f.web, &f.items[3]).is_none());
 
     w.plane.archive_item(&f.items[0]);
     w.sync_counted();
@@ -195,7 +185,7 @@ fn full_sync_flow(kind: Kind) {
     w.sync_counted();
     assert_eq!(w.proxy.count("PUT"), 2);
     for item in &mobile_items {
-        let event = event_of(w, &f.mobile, item).unwrap();
+        let event = w.event_of(&f.mobile, item).unwrap();
         assert_eq!(property(&event, "STATUS").unwrap(), "CANCELLED");
     }
     let health = w.get_json("/api/v1/health");
@@ -235,7 +225,7 @@ fn foreign_and_edited(kind: Kind) {
     let status = w.sync_counted();
     assert_eq!(status["last_sync"]["status"], "success");
     assert_eq!((w.proxy.count("PUT"), w.proxy.count("DELETE")), (1, 0));
-    let restored = event_of(w, &f.web, &f.items[0]).unwrap();
+    let restored = w.event_of(&f.web, &f.items[0]).unwrap();
     assert!(
         property(&restored, "SUMMARY")
             .unwrap()
@@ -265,7 +255,7 @@ fn syncs_straight_to_radicale_without_the_proxy() {
     let status = w.sync();
     assert_eq!(status["last_sync"]["status"], "success", "{status}");
     assert_eq!(w.events(&f.web).len(), 2);
-    let renamed = event_of(w, &f.web, &f.items[0]).unwrap();
+    let renamed = w.event_of(&f.web, &f.items[0]).unwrap();
     assert!(property(&renamed, "SUMMARY").unwrap().ends_with("Renamed"));
 }
 

@@ -54,18 +54,6 @@ fn deliver(world: &World, action: &str, data: Value) -> (u16, Value) {
     (status, json)
 }
 
-fn uid(item: &str) -> String {
-    format!("plane-issue-{item}@calplanebot")
-}
-
-fn event(world: &World, project: &str, item: &str) -> Option<String> {
-    world
-        .events(project)
-        .into_iter()
-        .find(|(_, ics)| property(ics, "UID").as_deref() == Some(uid(item).as_str()))
-        .map(|(_, ics)| ics)
-}
-
 #[test]
 fn signed_changes_reach_the_calendar_at_most_once_each() {
     let w = world(&[]);
@@ -81,7 +69,7 @@ fn signed_changes_reach_the_calendar_at_most_once_each() {
     assert_eq!(body["issue_id"], item.as_str());
     assert_eq!(body["action"], "created");
     assert_eq!(w.proxy.count("PUT"), 1);
-    let created = event(&w, &project, &item).expect("event created");
+    let created = w.event_of(&project, &item).expect("event created");
     assert!(property(&created, "SUMMARY").unwrap().ends_with("Launch"));
 
     // Same body again: no write.
@@ -95,7 +83,7 @@ fn signed_changes_reach_the_calendar_at_most_once_each() {
     let (status, _) = deliver(&w, "update", w.plane.webhook_data(&item));
     assert_eq!(status, 200);
     assert!(
-        property(&event(&w, &project, &item).unwrap(), "SUMMARY")
+        property(&w.event_of(&project, &item).unwrap(), "SUMMARY")
             .unwrap()
             .ends_with("Launch v2")
     );
@@ -122,7 +110,7 @@ fn signed_changes_reach_the_calendar_at_most_once_each() {
     w.plane.delete_item(&items[0]);
     let (status, body) = deliver(&w, "deleted", json!({"id": items[0]}));
     assert_eq!((status, body["action"].as_str()), (200, Some("deleted")));
-    assert!(event(&w, &project, &items[0]).is_none());
+    assert!(w.event_of(&project, &items[0]).is_none());
 
     // Archived, in Plane Cloud's v2 format.
     w.plane.archive_item(&items[1]);
@@ -136,7 +124,7 @@ fn signed_changes_reach_the_calendar_at_most_once_each() {
         Some(&format!("sha256={}", sign(SECRET, &v2).to_uppercase())),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(event(&w, &project, &items[1]).is_none());
+    assert!(w.event_of(&project, &items[1]).is_none());
 
     // A v2 update carries only ids: the item is fetched from Plane.
     w.plane.update_item(&items[2], |i| {
@@ -149,7 +137,7 @@ fn signed_changes_reach_the_calendar_at_most_once_each() {
     );
     let (status, body, _) = post(&w, &v2, Some(&sign(SECRET, &v2)));
     assert_eq!(status, 200, "{body}");
-    let fetched = event(&w, &project, &items[2]).unwrap();
+    let fetched = w.event_of(&project, &items[2]).unwrap();
     assert!(
         property(&fetched, "SUMMARY")
             .unwrap()
@@ -160,7 +148,7 @@ fn signed_changes_reach_the_calendar_at_most_once_each() {
     // Removing the due date removes the event.
     w.plane.update_item(&items[3], |i| i.target_date = None);
     deliver(&w, "updated", w.plane.webhook_data(&items[3]));
-    assert!(event(&w, &project, &items[3]).is_none());
+    assert!(w.event_of(&project, &items[3]).is_none());
 
     // Other events are acknowledged and ignored.
     let cycle = dumps(&json!({"event": "cycle", "action": "created", "data": {"id": "c1"}}));
@@ -227,13 +215,13 @@ fn changes_are_queued_while_caldav_is_down_and_survive_a_restart() {
     let status = w.sync();
     assert_eq!(status["last_sync"]["status"], "success", "{status}");
     assert_eq!(status["queue_length"], 0);
-    let renamed = event(&w, &project, &first).expect("queued change applied");
+    let renamed = w.event_of(&project, &first).expect("queued change applied");
     assert!(
         property(&renamed, "SUMMARY")
             .unwrap()
             .ends_with("Queued one, renamed")
     );
-    assert!(event(&w, &project, &second).is_some());
+    assert!(w.event_of(&project, &second).is_some());
 }
 
 fn from(address: &str) -> reqwest::blocking::Client {

@@ -81,6 +81,15 @@ pub fn count(
     })
 }
 
+/// Counts `request` against `limit` for its client; the 429 when over.
+pub fn enforce(ctx: &super::Context, request: &Request, limit: Limit) -> Result<Count, ApiError> {
+    let count = count(ctx.store, limit, &client_of(request), ctx.now)?;
+    if count.exceeded {
+        return Err(count.error(ctx.now));
+    }
+    Ok(count)
+}
+
 /// The client's IP as the host supplies it (never a client-sent header:
 /// the host strips those).
 pub fn client_of(request: &Request) -> String {

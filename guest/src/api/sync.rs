@@ -23,11 +23,7 @@ pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
             max: ctx.config.sync_trigger_limit(),
             window_seconds: 3600,
         };
-        let count = rate_limit::count(ctx.store, limit, &rate_limit::client_of(request), ctx.now)?;
-        if count.exceeded {
-            return Err(count.error(ctx.now));
-        }
-        Some(count)
+        Some(rate_limit::enforce(ctx, request, limit)?)
     };
     let sync_id = uuid::Uuid::new_v4().to_string();
     if !lease::acquire(ctx.store, &sync_id, ctx.now, ctx.config.lease_ttl())? {

@@ -21,10 +21,7 @@ pub fn receive(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
         max: ctx.config.webhook_limit(),
         window_seconds: 60,
     };
-    let count = rate_limit::count(ctx.store, limit, &rate_limit::client_of(request), ctx.now)?;
-    if count.exceeded {
-        return Err(count.error(ctx.now));
-    }
+    let count = rate_limit::enforce(ctx, request, limit)?;
     match process(ctx, request) {
         Ok(response) => Ok(count.apply(response)),
         Err(error) => Err(count
@@ -182,12 +179,7 @@ fn apply_item(
         Ok(settings) => settings,
         Err(reason) => return queue_it(&reason),
     };
-    let env = SyncEnv {
-        store: ctx.store,
-        http: ctx.http,
-        config: &settings,
-        clock: &crate::time::now,
-    };
+    let env = SyncEnv::new(ctx.store, ctx.http, &settings);
     match sync::apply_change(&env, change, id, project_id, data) {
         Ok(applied) => Ok(processed(id, change, applied)),
         Err(ItemError::Unreachable(reason)) => queue_it(&reason),
@@ -216,12 +208,7 @@ fn apply_project(
             "Not configured; the next sync creates the calendar",
         ));
     };
-    let env = SyncEnv {
-        store: ctx.store,
-        http: ctx.http,
-        config: &settings,
-        clock: &crate::time::now,
-    };
+    let env = SyncEnv::new(ctx.store, ctx.http, &settings);
     match sync::apply_project(&env, id, data) {
         Ok(_) => Ok(acknowledged("Project calendar updated")),
         // The next full sync creates or renames every project's calendar.

@@ -24,6 +24,18 @@ pub struct SyncEnv<'a> {
     pub clock: &'a dyn Fn() -> DateTime<Utc>,
 }
 
+impl<'a> SyncEnv<'a> {
+    /// An environment on the platform's wall clock.
+    pub fn new(store: &'a dyn KeyValue, http: &'a dyn Http, config: &'a SyncConfig) -> Self {
+        SyncEnv {
+            store,
+            http,
+            config,
+            clock: &crate::time::now,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     writes: Writes,

@@ -10,6 +10,20 @@ use crate::config::Config;
 use crate::store::KeyValue;
 use crate::sync;
 
+/// WASI header fields as (lower-case name, value) pairs.
+fn header_pairs(fields: &wasip2::http::types::Fields) -> Vec<(String, String)> {
+    fields
+        .entries()
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 struct Component;
 
 wasip2::http::proxy::export!(Component);
@@ -55,12 +69,7 @@ fn run_deferred(work: Deferred, store: &dyn KeyValue, config: &Config) {
     match work {
         Deferred::Sync { sync_id } => match config.sync() {
             Ok(settings) => {
-                let env = sync::SyncEnv {
-                    store,
-                    http: &outbound::WasiHttp,
-                    config: &settings,
-                    clock: &crate::time::now,
-                };
+                let env = sync::SyncEnv::new(store, &outbound::WasiHttp, &settings);
                 sync::run(&env, &sync_id);
             }
             Err(reason) => {

@@ -91,17 +91,7 @@ impl Http for WasiHttp {
             .ok_or_else(|| NetError::Connection("no response".into()))?
             .map_err(|()| NetError::Connection("response taken twice".into()))?
             .map_err(net_error)?;
-        let headers = response
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(n, v)| {
-                (
-                    n.to_ascii_lowercase(),
-                    String::from_utf8_lossy(&v).into_owned(),
-                )
-            })
-            .collect();
+        let headers = super::header_pairs(&response.headers());
         let status = response.status();
         let incoming = response
             .consume()

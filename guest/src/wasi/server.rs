@@ -30,17 +30,7 @@ pub fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
         &method,
         &incoming.path_with_query().unwrap_or_else(|| "/".into()),
     );
-    request.headers = incoming
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(name, value)| {
-            (
-                name.to_ascii_lowercase(),
-                String::from_utf8_lossy(&value).into_owned(),
-            )
-        })
-        .collect();
+    request.headers = super::header_pairs(&incoming.headers());
     let body = incoming
         .consume()
         .map_err(|()| "request body already consumed".to_string())?;
