@@ -234,3 +234,87 @@ fn item_error(err: ItemError) -> ApiError {
         ItemError::Unreachable(reason) => ApiError::new(ErrorCode::CaldavConnectionError, reason),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::api::{Context, handle};
+    use crate::config::Config;
+    use crate::http::Request;
+    use crate::net::NetError;
+    use crate::net::scripted::ScriptedHttp;
+    use crate::store::memory::MemoryStore;
+    use serde_json::Value;
+
+    fn config() -> Config {
+        Config::from_vars(
+            [
+                ("PLANE_BASE_URL", "http://plane"),
+                ("PLANE_API_TOKEN", "t"),
+                ("PLANE_WORKSPACE_SLUG", "ws"),
+                ("CALDAV_URL", "http://dav/"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    fn post(
+        store: &MemoryStore,
+        http: &ScriptedHttp,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let config = config();
+        let ctx = Context {
+            store,
+            config: &config,
+            now: crate::time::now(),
+            http,
+        };
+        let mut request = Request::new("POST", "/webhooks/plane");
+        request
+            .headers
+            .push(("content-type".into(), content_type.into()));
+        request.body = body.to_vec();
+        let reply = handle(&ctx, &request);
+        (
+            reply.response.status,
+            serde_json::from_slice(&reply.response.body).unwrap(),
+        )
+    }
+
+    #[test]
+    fn unreachable_servers_queue_the_change() {
+        let store = MemoryStore::default();
+        let offline = ScriptedHttp::new(|_, _| Err(NetError::Connection("refused".into())));
+        let body = br#"{"event": "issue", "action": "created", "data": {"id": "i1", "project": "p1", "name": "x", "state": null, "target_date": "2026-01-01"}}"#;
+        let (status, json) = post(&store, &offline, "application/json; charset=utf-8", body);
+        assert_eq!(status, 202, "{json}");
+        assert_eq!(json["queue_length"], 1);
+        let (_, json) = post(&store, &offline, "application/json", body);
+        assert_eq!(json["queue_length"], 1, "the same item is queued once");
+    }
+
+    #[test]
+    fn hostile_bodies_get_the_documented_errors() {
+        let store = MemoryStore::default();
+        let offline = ScriptedHttp::new(|_, _| Err(NetError::Connection("refused".into())));
+        for (body, status, code) in [
+            (&b""[..], 400, "INVALID_JSON"),
+            (b"\xff\xfe", 400, "INVALID_JSON"),
+            (b"null", 400, "INVALID_JSON"),
+            (b"{\"event\": 5, \"action\": \"created\", \"data\": {\"id\": \"x\"}}", 422, "MISSING_REQUIRED_FIELD"),
+            (b"{\"event\": \"issue\", \"action\": [], \"data\": {\"id\": \"x\"}}", 422, "MISSING_REQUIRED_FIELD"),
+            (b"{\"event\": \"issue\", \"action\": \"created\", \"data\": {\"id\": {}}}", 422, "MISSING_REQUIRED_FIELD"),
+            (b"{\"event\": \"issue\", \"action\": \"created\", \"data\": {\"id\": \"x\", \"target_date\": \"2025-13-45\"}}", 422, "INVALID_DATE_FORMAT"),
+            (b"{\"event\": \"issue\", \"action\": \"created\", \"data\": {\"id\": \"x\"}}", 422, "MISSING_REQUIRED_FIELD"),
+        ] {
+            let (got, json) = post(&store, &offline, "application/json", body);
+            assert_eq!((got, json["error_code"].as_str()), (status, Some(code)), "{:?}", String::from_utf8_lossy(body));
+        }
+        let (got, json) = post(&store, &offline, "text/json", b"{}");
+        assert_eq!(
+            (got, json["error_code"].as_str()),
+            (415, Some("UNSUPPORTED_MEDIA_TYPE"))
+        );
+    }
+}

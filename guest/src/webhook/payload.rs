@@ -81,18 +81,20 @@ pub fn parse(body: &[u8]) -> Result<(Change, Entity, Option<String>), PayloadErr
     if !value.is_object() {
         return Err(PayloadError::NotJson("not a JSON object".into()));
     }
-    let event = value
-        .get("event")
-        .and_then(string)
-        .ok_or(PayloadError::Missing("event"))?;
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let event = text("event").ok_or(PayloadError::Missing("event"))?;
     // v2 puts the action in the event name: `workitem.updated`.
     let (kind, action) = match event.split_once('.') {
         Some((kind, action)) => (kind.to_string(), Some(action.to_string())),
         None => (event.clone(), None),
     };
-    let action = value
-        .get("action")
-        .and_then(string)
+    let action = text("action")
         .or(action)
         .ok_or(PayloadError::Missing("action"))?;
     let change = Change::parse(&action).ok_or(PayloadError::UnknownAction(action))?;
