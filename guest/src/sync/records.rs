@@ -38,9 +38,14 @@ pub fn remember_event(
 }
 
 /// Called whenever anything else writes the event: the record no longer
-/// describes it.
+/// describes it. Reads first: a delete is a durable write, and most events
+/// have no record.
 pub fn forget_event(store: &dyn KeyValue, uid: &str) -> Result<(), StoreError> {
-    store.delete(&event_key(uid))
+    let key = event_key(uid);
+    if store.get(&key)?.is_some() {
+        store.delete(&key)?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize)]
