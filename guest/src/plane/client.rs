@@ -235,6 +235,11 @@ impl<'a> PlaneClient<'a> {
                     Err(err) => Err(PlaneError::Connection(err)),
                 };
             }
+            let why = match &outcome {
+                Ok(response) => format!("HTTP {}", response.status),
+                Err(err) => err.to_string(),
+            };
+            println!("DEBUG Plane request retried in {retry_in:?} after {why}");
             self.http.sleep(retry_in);
         }
     }

@@ -46,13 +46,13 @@ impl Http for WasiHttp {
             .split_once("://")
             .ok_or_else(|| NetError::Invalid("no scheme".into()))?;
         let headers = Fields::new();
-        // Without a length the body would go out chunked, which HTTP/1.0
-        // servers such as Radicale's refuse (400).
-        if !request.body.is_empty() {
-            headers
-                .append("content-length", request.body.len().to_string().as_bytes())
-                .map_err(|err| NetError::Invalid(format!("content-length: {err:?}")))?;
-        }
+        // Always a length, zero included: without one the body goes out
+        // chunked, which HTTP/1.0 servers such as Radicale's refuse (400),
+        // and a GET would carry an open-ended body a server may answer and
+        // close before it is finished.
+        headers
+            .append("content-length", request.body.len().to_string().as_bytes())
+            .map_err(|err| NetError::Invalid(format!("content-length: {err:?}")))?;
         for (name, value) in &request.headers {
             headers
                 .append(name, value.as_bytes())
@@ -75,22 +75,28 @@ impl Http for WasiHttp {
             .body()
             .map_err(|()| NetError::Invalid("no body".into()))?;
         let future = outgoing_handler::handle(outgoing, None).map_err(net_error)?;
-        {
-            let mut stream = body
-                .write()
-                .map_err(|()| NetError::Invalid("no body stream".into()))?;
-            stream
-                .write_all(&request.body)
-                .and_then(|()| Write::flush(&mut stream))
-                .map_err(|err| NetError::Connection(err.to_string()))?;
-        }
-        OutgoingBody::finish(body, None).map_err(net_error)?;
+        let sent = if request.body.is_empty() {
+            Ok(())
+        } else {
+            body.write()
+                .map_err(|()| NetError::Invalid("no body stream".into()))
+                .and_then(|mut stream| {
+                    stream
+                        .write_all(&request.body)
+                        .and_then(|()| Write::flush(&mut stream))
+                        .map_err(|err| NetError::Connection(err.to_string()))
+                })
+        };
+        let finished = OutgoingBody::finish(body, None).map_err(net_error);
         future.subscribe().block();
-        let response = future
-            .get()
-            .ok_or_else(|| NetError::Connection("no response".into()))?
-            .map_err(|()| NetError::Connection("response taken twice".into()))?
-            .map_err(net_error)?;
+        // A server may answer before reading all of the body and close the
+        // connection; then the answer counts, not the failed write.
+        let response = match future.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(sent.and(finished).err().unwrap_or(net_error(code))),
+            Some(Err(())) => return Err(NetError::Connection("response taken twice".into())),
+            None => return Err(NetError::Connection("no response".into())),
+        };
         let headers = super::header_pairs(&response.headers());
         let status = response.status();
         let incoming = response
