@@ -23,7 +23,7 @@ measure() { # name url
     "$(awk '$1=="99%" {print $2}' "$work/$1.txt")"
 }
 
-(cd "$work" && ENABLE_SYNC=false LOG_LEVEL=WARNING "$OLDPWD/target/release/calplanebot" serve \
+(cd "$work" && ENABLE_SYNC=false LOG_LEVEL=WARNING exec "$OLDPWD/target/release/calplanebot" serve \
    --listen 127.0.0.1:8871 --component "$OLDPWD/$guest" --max-instances 128 2>"$work/host.log") &
 target/release/examples/hello_hyper 127.0.0.1:8872 &
 wait_for http://127.0.0.1:8871/health
@@ -46,7 +46,7 @@ cp "$guest" "$live"
 CALPLANEBOT_BUILD_LABEL=bench-b cargo build --release -p calplanebot-guest --target wasm32-wasip2 --target-dir target/bench-guest-b
 cp target/bench-guest-b/wasm32-wasip2/release/calplanebot_guest.wasm "$work/b.wasm"
 cp "$guest" "$work/a.wasm"
-(cd "$work" && ENABLE_SYNC=false LOG_LEVEL=INFO "$OLDPWD/target/release/calplanebot" serve \
+(cd "$work" && ENABLE_SYNC=false LOG_LEVEL=INFO exec "$OLDPWD/target/release/calplanebot" serve \
    --listen 127.0.0.1:8874 --component "$live" --store "$work/swap/store.redb" 2>"$work/swap.log") &
 wait_for http://127.0.0.1:8874/health
 for i in $(seq 1 10); do

@@ -36,7 +36,7 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
 
-const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+const KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
 pub fn new_engine(limits: &Limits) -> anyhow::Result<Engine> {
     let instances = limits.max_instances.max(1);
@@ -50,8 +50,11 @@ pub fn new_engine(limits: &Limits) -> anyhow::Result<Engine> {
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_memory_size(limits.memory_bytes)
         // Reset a freed instance's first pages with memset instead of
-        // returning them to the kernel: a request touches only a few pages,
-        // and madvise plus the page faults after it cost more.
+        // returning them to the kernel: madvise plus the page faults after it
+        // cost more. A Rust guest's request touches its 1 MiB stack and some
+        // heap above it; 4 MiB covers that (1 MiB did not: measured 1.2× vs
+        // 2.2× `wasmtime serve`, see docs/benchmarks.md). The price is up to
+        // that much resident memory per warm pool slot.
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .table_keep_resident(KEEP_RESIDENT_BYTES);
     let mut config = Config::new();
