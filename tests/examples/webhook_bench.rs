@@ -24,6 +24,24 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Sends a signed CE webhook for `id` and returns how long the answer took.
+fn deliver(world: &World, http: &reqwest::blocking::Client, action: &str, id: &str) -> Duration {
+    let body = dumps(
+        &json!({"event": "issue", "action": action, "webhook_id": "w", "workspace_id": "ws", "data": world.plane.webhook_data(id), "activity": {}}),
+    );
+    let started = Instant::now();
+    let response = http
+        .post(world.host().url("/webhooks/plane"))
+        .header("content-type", "application/json")
+        .header("x-plane-signature", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), 200, "{:?}", response.text());
+    elapsed
+}
+
 fn main() {
     let items: usize = std::env::args()
         .nth(1)
@@ -43,22 +61,6 @@ fn main() {
                 .add_item(&project, &format!("Item {n}"), Some("2026-07-01"))
         })
         .collect();
-    let deliver = |http: &reqwest::blocking::Client, action: &str, id: &str| {
-        let body = dumps(
-            &json!({"event": "issue", "action": action, "webhook_id": "w", "workspace_id": "ws", "data": world.plane.webhook_data(id), "activity": {}}),
-        );
-        let started = Instant::now();
-        let response = http
-            .post(world.host().url("/webhooks/plane"))
-            .header("content-type", "application/json")
-            .header("x-plane-signature", sign(SECRET, &body))
-            .body(body)
-            .send()
-            .unwrap();
-        let elapsed = started.elapsed();
-        assert_eq!(response.status(), 200, "{:?}", response.text());
-        elapsed
-    };
 
     // Alternate: a webhook, then a direct PUT of a comparable event into the
     // same calendar, so both meet a calendar of the same size (Radicale's
@@ -68,7 +70,7 @@ fn main() {
     let mut webhook = Vec::new();
     let mut direct = Vec::new();
     for (n, id) in ids.iter().enumerate() {
-        webhook.push(deliver(&http, "created", id));
+        webhook.push(deliver(&world, &http, "created", id));
         let ics = format!(
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nBEGIN:VEVENT\r\nUID:direct-{n}@bench\r\nDTSTAMP:20260101T000000Z\r\n\
              DTSTART;VALUE=DATE:20260701\r\nDTEND;VALUE=DATE:20260702\r\nSUMMARY:Direct {n}\r\nDESCRIPTION:Priority: Medium\\nState: Todo\r\n\
@@ -118,15 +120,7 @@ fn main() {
             std::thread::spawn(move || {
                 let http = client();
                 for id in ids.iter().skip(t).step_by(8) {
-                    let body = dumps(&json!({"event": "issue", "action": "updated", "data": world.plane.webhook_data(id)}));
-                    let response = http
-                        .post(world.host().url("/webhooks/plane"))
-                        .header("content-type", "application/json")
-                        .header("x-plane-signature", sign(SECRET, &body))
-                        .body(body)
-                        .send()
-                        .unwrap();
-                    assert_eq!(response.status(), 200);
+                    deliver(&world, &http, "updated", id);
                 }
             })
         })

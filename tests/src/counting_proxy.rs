@@ -2,14 +2,12 @@
 //! method, and can play "server down" by refusing connections' requests.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 #[derive(Clone)]
@@ -31,38 +29,12 @@ impl CountingProxy {
     pub fn start(upstream_port: u16) -> CountingProxy {
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
         let down = Arc::new(AtomicBool::new(false));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
         let (c, d) = (counts.clone(), down.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    if d.load(Ordering::SeqCst) {
-                        drop(stream);
-                        continue;
-                    }
-                    let (counts, down) = (c.clone(), d.clone());
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| {
-                            forward(request, upstream_port, counts.clone(), down.clone())
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
+        let admit_down = down.clone();
+        let addr = crate::loopback_server::spawn(
+            move || !admit_down.load(Ordering::SeqCst),
+            move |request| forward(request, upstream_port, c.clone(), d.clone()),
+        );
         CountingProxy { addr, counts, down }
     }
 
@@ -105,11 +77,11 @@ async fn forward(
     upstream_port: u16,
     counts: Arc<Mutex<BTreeMap<String, u32>>>,
     down: Arc<AtomicBool>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> hyper::Response<Full<Bytes>> {
     let failure = |status: u16| {
         let mut response = hyper::Response::new(Full::new(Bytes::new()));
         *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-        Ok(response)
+        response
     };
     if down.load(Ordering::SeqCst) {
         return failure(503);
@@ -161,5 +133,5 @@ async fn forward(
             out.headers_mut().append(name, value.clone());
         }
     }
-    Ok(out)
+    out
 }

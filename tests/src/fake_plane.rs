@@ -7,15 +7,12 @@
 //! change the data between syncs.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "plane-test-token";
@@ -103,35 +100,11 @@ impl FakePlane {
             next_sequence: 1,
             ..Data::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
         let shared = data.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let data = shared.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| {
-                            let data = data.clone();
-                            async move { Ok::<_, Infallible>(respond(&data, request)) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
+        let addr = crate::loopback_server::spawn(
+            || true,
+            move |request| std::future::ready(respond(&shared, request)),
+        );
         FakePlane { addr, data }
     }
 

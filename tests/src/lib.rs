@@ -6,5 +6,6 @@ pub mod components;
 pub mod counting_proxy;
 pub mod fake_plane;
 pub mod host;
+pub mod loopback_server;
 pub mod plane_json;
 pub mod world;

@@ -46,11 +46,22 @@ pub fn acquire(
     if lease.is_some_and(|l| l.expires_at > now && l.holder != holder) {
         return Ok(false);
     }
+    take(store, bytes.as_deref(), holder, now, ttl)
+}
+
+/// Swaps `seen` for a lease held by `holder` until `now + ttl`.
+fn take(
+    store: &dyn KeyValue,
+    seen: Option<&[u8]>,
+    holder: &str,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
     let next = Lease {
         holder: holder.to_string(),
         expires_at: now + ttl,
     };
-    store.compare_and_swap(KEY, bytes.as_deref(), &encode(&next))
+    store.compare_and_swap(KEY, seen, &encode(&next))
 }
 
 /// Extends `holder`'s lease; `false` if it is no longer theirs.
@@ -64,11 +75,7 @@ pub fn renew(
     if lease.is_none_or(|l| l.holder != holder) {
         return Ok(false);
     }
-    let next = Lease {
-        holder: holder.to_string(),
-        expires_at: now + ttl,
-    };
-    store.compare_and_swap(KEY, bytes.as_deref(), &encode(&next))
+    take(store, bytes.as_deref(), holder, now, ttl)
 }
 
 /// Gives the lease up (by expiring it) if `holder` still has it.
