@@ -5,8 +5,6 @@ use roxmltree::{Document, Node};
 
 pub const DAV: &str = "DAV:";
 pub const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
-const CALENDARSERVER: &str = "http://calendarserver.org/ns/";
-const APPLE_ICAL: &str = "http://apple.com/ns/ical/";
 
 /// One `<response>`: its href, its own status if any, and the properties of
 /// its successful propstats.
@@ -103,7 +101,6 @@ fn read_props(prop: &Node, entry: &mut Entry) {
                     .filter_map(|c| c.attribute("name").map(str::to_ascii_uppercase))
                     .collect();
             }
-            (CALENDARSERVER | APPLE_ICAL, _) => {}
             _ => {}
         }
     }
