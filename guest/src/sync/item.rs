@@ -75,6 +75,16 @@ struct Clients<'a> {
     caldav: CalDavClient<'a>,
 }
 
+impl<'a> Clients<'a> {
+    /// A webhook must answer quickly: Plane is asked once, without waiting.
+    fn new(env: &'a SyncEnv, credentials: &'a Credentials) -> Self {
+        Clients {
+            plane: PlaneClient::impatient(env.http, &env.config.plane),
+            caldav: CalDavClient::new(env.http, &env.config.caldav_url, credentials),
+        }
+    }
+}
+
 /// CE sends the whole item with `state`, `labels` and `assignees`
 /// expanded; v2 sends ids only (`state_id`…), and then the item is fetched.
 fn is_complete(data: &Value) -> bool {
@@ -100,11 +110,8 @@ pub fn apply_change(
     project_id: Option<&str>,
     data: &Value,
 ) -> Result<Applied, ItemError> {
-    let credentials: Credentials = env.config.credentials();
-    let clients = Clients {
-        plane: PlaneClient::impatient(env.http, &env.config.plane),
-        caldav: CalDavClient::new(env.http, &env.config.caldav_url, &credentials),
-    };
+    let credentials = env.config.credentials();
+    let clients = Clients::new(env, &credentials);
     let uid = uid_for(item_id);
     if matches!(change, Change::Deleted | Change::Archived) || is_hidden(data) {
         return remove(env, &clients, &uid, project_id);
@@ -135,10 +142,7 @@ pub fn apply_change(
 /// right name.
 pub fn apply_project(env: &SyncEnv, project_id: &str, data: &Value) -> Result<Applied, ItemError> {
     let credentials = env.config.credentials();
-    let clients = Clients {
-        plane: PlaneClient::impatient(env.http, &env.config.plane),
-        caldav: CalDavClient::new(env.http, &env.config.caldav_url, &credentials),
-    };
+    let clients = Clients::new(env, &credentials);
     let project = match Project::from_json(data).filter(|p| !p.name.is_empty()) {
         Some(project) => project,
         None => clients.plane.project(project_id)?,

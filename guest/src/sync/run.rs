@@ -99,12 +99,7 @@ pub fn record_not_started(store: &dyn KeyValue, sync_id: &str, reason: &str) -> 
 
 /// Saves the outcome, adds its counts to the metrics, releases the lease.
 fn finish(store: &dyn KeyValue, report: &LastSync, counts: [u64; 3], projects: u64) {
-    let counters = [
-        (status::COUNTERS[0], counts[0]),
-        (status::COUNTERS[1], counts[1]),
-        (status::COUNTERS[2], counts[2]),
-    ];
-    let saved = status::record(store, report, counters, projects);
+    let saved = status::record(store, report, counts, projects);
     if let Err(err) = saved.and_then(|()| lease::release(store, &report.sync_id)) {
         println!("ERROR Sync state not saved: {err}");
     }

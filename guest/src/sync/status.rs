@@ -113,10 +113,10 @@ pub fn record_contact(
 pub fn record(
     store: &dyn KeyValue,
     sync: &LastSync,
-    counts: [(&str, u64); 3],
+    counts: [u64; 3],
     projects: u64,
 ) -> Result<(), StoreError> {
-    for (key, count) in counts {
+    for (key, count) in COUNTERS.into_iter().zip(counts) {
         if count > 0 {
             store.increment(key, i64::try_from(count).unwrap_or(i64::MAX))?;
         }
@@ -138,7 +138,7 @@ pub fn count(store: &dyn KeyValue, applied: super::Applied) -> Result<(), StoreE
 }
 
 /// The metric keys, in the order [`record`] takes counts.
-pub const COUNTERS: [&str; 3] = [
+const COUNTERS: [&str; 3] = [
     metric_keys::EVENTS_CREATED,
     metric_keys::EVENTS_UPDATED,
     metric_keys::EVENTS_DELETED,
