@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use url::Url;
 
+use crate::outbound::Allowed;
+
 /// One invalid setting. Carries the key and the reason, never the value: the
 /// value may be a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,8 +54,9 @@ fn list(errors: &[InvalidSetting]) -> String {
 pub struct Settings {
     /// Documented keys with their values, as the guest sees them.
     pub vars: Vec<(&'static str, String)>,
-    /// Origins the guest may reach: those of `PLANE_BASE_URL` and `CALDAV_URL`.
-    pub service_origins: Vec<Url>,
+    /// Origins the guest may reach: those of `PLANE_BASE_URL` and `CALDAV_URL`,
+    /// worked out once per configuration rather than on every request.
+    pub service_origins: Vec<Allowed>,
     pub enable_sync: bool,
     pub sync_interval: Duration,
     pub log_level: String,
@@ -75,7 +78,7 @@ impl Settings {
                 match parse_http_url(&value) {
                     Ok(url) => {
                         if key.reachable {
-                            service_origins.push(url);
+                            service_origins.extend(Allowed::from_url(&url));
                         }
                     }
                     Err(reason) => errors.push(InvalidSetting {

@@ -204,8 +204,8 @@ impl Runtime {
         let allowed = settings
             .service_origins
             .iter()
-            .filter_map(Allowed::from_url)
-            .chain(self.extra_allowed.iter().cloned())
+            .chain(&self.extra_allowed)
+            .cloned()
             .collect();
         let state = GuestState {
             wasi: wasi.build(),
