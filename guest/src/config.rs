@@ -4,6 +4,7 @@
 //! the original CalPlaneBot so an existing `.env` keeps working.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::caldav::{Credentials, Scheme};
 use crate::plane::PlaneSettings;
@@ -13,6 +14,15 @@ pub const BOOT_ID: &str = "CALPLANEBOT_BOOT_ID";
 /// Set by calplanebot's host to a random secret; its scheduled-sync requests
 /// carry it in [`crate::api::SCHEDULER_HEADER`].
 pub const SCHEDULER_TOKEN: &str = "CALPLANEBOT_SCHEDULER_TOKEN";
+/// Set by calplanebot's host to its request time limit, in seconds.
+pub const REQUEST_TIMEOUT: &str = "CALPLANEBOT_REQUEST_TIMEOUT_SECONDS";
+
+/// The request time limit assumed when the host names none (it is
+/// `wasmtime serve`'s and calplanebot's default alike).
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a webhook waits on Plane and CalDAV before it queues the
+/// change instead: well inside Plane's 30 s delivery timeout.
+const MAX_WEBHOOK_BUDGET: Duration = Duration::from_secs(10);
 
 const DEFAULT_INTERVAL_SECONDS: u64 = 300;
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -118,6 +128,19 @@ impl Config {
             .collect()
     }
 
+    /// How long a webhook may wait on Plane and CalDAV: at most half the
+    /// host's request limit, so the change is queued (202) with time to
+    /// spare rather than the request cut off (500, never retried by Plane).
+    pub fn webhook_budget(&self) -> Duration {
+        let limit = self
+            .get(REQUEST_TIMEOUT)
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&v| v > 0)
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        (limit / 2).min(MAX_WEBHOOK_BUDGET)
+    }
+
     /// How long the sync lease lasts without renewal (`SYNC_LEASE_SECONDS`).
     pub fn lease_ttl(&self) -> chrono::Duration {
         self.get("SYNC_LEASE_SECONDS")
@@ -206,5 +229,8 @@ mod tests {
         assert!(c.sync_enabled());
         assert_eq!(c.sync_interval_seconds(), 300);
         assert!(!config(&[("ENABLE_SYNC", "False")]).sync_enabled());
+        assert_eq!(c.webhook_budget(), Duration::from_secs(10));
+        let tight = config(&[(REQUEST_TIMEOUT, "6")]);
+        assert_eq!(tight.webhook_budget(), Duration::from_secs(3));
     }
 }

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -83,13 +84,23 @@ pub const STATE_GROUPS: &[(&str, &str)] = &[
     ("cancelled", "Cancelled"),
 ];
 
-/// Now, with an offset like some of Plane's (`+05:30`), to exercise parsing.
+/// Now, as Plane writes it: microseconds and an offset like some of
+/// Plane's (`+05:30`), to exercise parsing. Strictly increasing, as a
+/// database's `auto_now` is for one row's successive saves.
 fn timestamp() -> String {
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or(0);
-    format!("2026-01-01T05:30:00.{:06}+05:30", micros % 1_000_000)
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .map_or(now, |last| now.max(last + 1));
+    let india = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("a valid offset");
+    chrono::DateTime::from_timestamp_micros(micros)
+        .expect("a time in range")
+        .with_timezone(&india)
+        .format("%Y-%m-%dT%H:%M:%S%.6f%:z")
+        .to_string()
 }
 
 impl FakePlane {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::rate_limit::{self, Limit};
 use super::{ApiError, Context, ErrorCode};
 use crate::http::{Request, Response};
+use crate::net::Deadline;
 use crate::sync::{self, ItemError, SyncEnv, queue};
 use crate::webhook::{self, Change, Entity, PayloadError};
 
@@ -140,6 +141,7 @@ fn processed(id: &str, change: Change, applied: sync::Applied) -> Response {
                 sync::Applied::Updated => "updated",
                 sync::Applied::Deleted => "deleted",
                 sync::Applied::Unchanged => "unchanged",
+                sync::Applied::Superseded => "superseded",
             },
         }),
     )
@@ -161,6 +163,7 @@ fn apply_item(
                 action: change.as_str().to_string(),
                 data: data.clone(),
                 received_at: ctx.now,
+                version: sync::version_in(data),
             },
         )?;
         println!("WARN Webhook for {id} queued: {reason}");
@@ -179,7 +182,10 @@ fn apply_item(
         Ok(settings) => settings,
         Err(reason) => return queue_it(&reason),
     };
-    let env = SyncEnv::new(ctx.store, ctx.http, &settings);
+    // Plane never retries an HTTP error, and the host ends a request that
+    // runs out of time with one: a slow server gets the change queued.
+    let bounded = Deadline::new(ctx.http, ctx.config.webhook_budget());
+    let env = SyncEnv::new(ctx.store, &bounded, &settings);
     match sync::apply_change(&env, change, id, project_id, data) {
         Ok(applied) => Ok(processed(id, change, applied)),
         Err(ItemError::Unreachable(reason)) => queue_it(&reason),
@@ -208,7 +214,8 @@ fn apply_project(
             "Not configured; the next sync creates the calendar",
         ));
     };
-    let env = SyncEnv::new(ctx.store, ctx.http, &settings);
+    let bounded = Deadline::new(ctx.http, ctx.config.webhook_budget());
+    let env = SyncEnv::new(ctx.store, &bounded, &settings);
     match sync::apply_project(&env, id, data) {
         Ok(_) => Ok(acknowledged("Project calendar updated")),
         // The next full sync creates or renames every project's calendar.

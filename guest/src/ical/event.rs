@@ -7,12 +7,23 @@ use sha2::{Digest, Sha256};
 /// lost store.
 pub const HASH_PROPERTY: &str = "X-CALPLANEBOT-HASH";
 
+/// Where the Plane `updated_at` an event was rendered from is recorded, so
+/// that no writer replaces it with an older version of the item.
+pub const VERSION_PROPERTY: &str = "X-CALPLANEBOT-UPDATED-AT";
+
 const UID_PREFIX: &str = "plane-issue-";
 const UID_SUFFIX: &str = "@calplanebot";
 
 /// `plane-issue-{id}@calplanebot`: the UID never changes for an item.
 pub fn uid_for(item_id: &str) -> String {
     format!("{UID_PREFIX}{item_id}{UID_SUFFIX}")
+}
+
+/// The work item an owned UID stands for.
+pub fn item_id_of(uid: &str) -> Option<&str> {
+    uid.strip_prefix(UID_PREFIX)?
+        .strip_suffix(UID_SUFFIX)
+        .filter(|id| !id.is_empty())
 }
 
 /// Events with another UID belong to someone else and are never touched.
@@ -92,5 +103,7 @@ mod tests {
         assert!(!is_owned_uid("plane-issue-@calplanebot"));
         assert!(!is_owned_uid("meeting-42@example.com"));
         assert!(!is_owned_uid("plane-issue-1@calplanebot.evil"));
+        assert_eq!(item_id_of(&uid_for("0b6f")), Some("0b6f"));
+        assert_eq!(item_id_of("plane-issue-@calplanebot"), None);
     }
 }

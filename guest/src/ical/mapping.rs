@@ -72,6 +72,8 @@ pub struct Issue {
     pub project_identifier: String,
     /// The item in Plane's web app.
     pub url: String,
+    /// Plane's `updated_at` for the state described.
+    pub version: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The event for an item, or `None` when it has no due date (such items
@@ -185,6 +187,7 @@ mod tests {
             project_name: "Website".into(),
             project_identifier: "WEB".into(),
             url: "https://app.plane.so/ws/projects/p1/issues/7d3c".into(),
+            version: None,
         }
     }
 

@@ -11,7 +11,11 @@ mod html;
 mod mapping;
 mod parse;
 mod render;
+mod version;
 
-pub use event::{Event, HASH_PROPERTY, Status, is_owned_uid, uid_for};
+pub use event::{
+    Event, HASH_PROPERTY, Status, VERSION_PROPERTY, is_owned_uid, item_id_of, uid_for,
+};
 pub use mapping::{Issue, Priority, event_for};
-pub use parse::{parse_event, uid_of};
+pub use parse::{Stored, read};
+pub use version::{is_older, parse as parse_version};

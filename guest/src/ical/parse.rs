@@ -1,9 +1,9 @@
 //! Reading an event back from iCalendar text as a server returns it:
 //! unfolded (§3.1), parameters skipped, TEXT unescaped (§3.3.11).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
-use super::event::{Event, Status};
+use super::event::{Event, Status, VERSION_PROPERTY};
 
 /// The content lines of the first VEVENT, unfolded, as (name, params, value).
 fn vevent_lines(ics: &str) -> Vec<(String, String, String)> {
@@ -80,35 +80,49 @@ fn date(value: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(value.trim(), "%Y%m%d").ok()
 }
 
-/// The UID of the first event in `ics`, if any.
-pub fn uid_of(ics: &str) -> Option<String> {
-    vevent_lines(ics)
-        .into_iter()
-        .find(|(name, _, _)| name == "UID")
-        .map(|(_, _, value)| unescape(&value))
+/// What an event stored on a server says, read in one pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub uid: Option<String>,
+    /// The owned properties; `None` when it is not an all-day event with a
+    /// UID (then it differs from anything the service would write).
+    pub event: Option<Event>,
+    /// The Plane version it was written from ([`VERSION_PROPERTY`]).
+    pub version: Option<DateTime<Utc>>,
 }
 
-/// The owned properties of the first event in `ics`, or `None` when it is
-/// not an all-day event with a UID (then it differs from anything we'd write).
-pub fn parse_event(ics: &str) -> Option<Event> {
+/// Reads the first event in `ics`.
+pub fn read(ics: &str) -> Stored {
     let mut uid = None;
+    let mut version = None;
     let (mut summary, mut description) = (String::new(), String::new());
     let (mut start, mut end) = (None, None);
-    let mut status = Status::Confirmed;
+    let mut status = Some(Status::Confirmed);
     let mut categories = Vec::new();
     let (mut color, mut url) = (None, None);
+    let mut all_day = true;
     for (name, _, value) in vevent_lines(ics) {
         match name.as_str() {
             "UID" => uid = Some(unescape(&value)),
             "SUMMARY" => summary = unescape(&value),
             "DESCRIPTION" => description = unescape(&value),
-            "DTSTART" => start = Some(date(&value)?),
-            "DTEND" => end = Some(date(&value)?),
+            "DTSTART" => {
+                start = date(&value).or_else(|| {
+                    all_day = false;
+                    None
+                })
+            }
+            "DTEND" => {
+                end = date(&value).or_else(|| {
+                    all_day = false;
+                    None
+                })
+            }
             "STATUS" => {
                 status = match value.trim().to_ascii_uppercase().as_str() {
-                    "CANCELLED" => Status::Cancelled,
-                    "CONFIRMED" => Status::Confirmed,
-                    _ => return None,
+                    "CANCELLED" => Some(Status::Cancelled),
+                    "CONFIRMED" => Some(Status::Confirmed),
+                    _ => None,
                 }
             }
             "CATEGORIES" => categories.extend(
@@ -118,20 +132,29 @@ pub fn parse_event(ics: &str) -> Option<Event> {
             ),
             "COLOR" => color = Some(unescape(&value)),
             "URL" => url = Some(value.trim().to_string()),
+            name if name == VERSION_PROPERTY => version = super::version::parse(&value),
             _ => {}
         }
     }
-    Some(Event {
-        uid: uid?,
-        summary,
-        description,
-        start: start?,
-        end: end?,
-        status,
-        categories,
-        color,
-        url,
-    })
+    let event = match (&uid, start, end, status, all_day) {
+        (Some(uid), Some(start), Some(end), Some(status), true) => Some(Event {
+            uid: uid.clone(),
+            summary,
+            description,
+            start,
+            end,
+            status,
+            categories,
+            color,
+            url,
+        }),
+        _ => None,
+    };
+    Stored {
+        uid,
+        event,
+        version,
+    }
 }
 
 #[cfg(test)]
@@ -145,21 +168,27 @@ mod tests {
         let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nsummary;LANGUAGE=\"en:x\":[1] a\\, b\nDTEND;VALUE=DATE:20250102\n\
                    UID:plane-issue-1@calplanebot\nDTSTART;VALUE=DATE:2025\n 0101\nCATEGORIES:x\\,y,z\nCATEGORIES:w\n\
                    DESCRIPTION:line1\\nline2\\;\nBEGIN:VALARM\nDESCRIPTION:alarm\nEND:VALARM\nEND:VEVENT\nEND:VCALENDAR\n";
-        let event = parse_event(ics).unwrap();
+        let stored = read(ics);
+        let event = stored.event.unwrap();
         assert_eq!(event.uid, "plane-issue-1@calplanebot");
         assert_eq!(event.summary, "[1] a, b");
         assert_eq!(event.description, "line1\nline2;");
         assert_eq!(event.start, NaiveDate::from_ymd_opt(2025, 1, 1).unwrap());
         assert_eq!(event.categories, ["x,y", "z", "w"]);
-        assert_eq!(uid_of(ics).as_deref(), Some("plane-issue-1@calplanebot"));
+        assert_eq!(stored.uid.as_deref(), Some("plane-issue-1@calplanebot"));
+        assert_eq!(stored.version, None);
     }
 
     #[test]
     fn timed_or_incomplete_events_are_not_ours() {
         let timed = "BEGIN:VEVENT\r\nUID:u\r\nDTSTART:20250101T000000Z\r\nDTEND:20250101T010000Z\r\nEND:VEVENT\r\n";
-        assert!(parse_event(timed).is_none());
-        assert_eq!(uid_of(timed).as_deref(), Some("u"));
-        assert!(parse_event("BEGIN:VEVENT\r\nUID:u\r\nEND:VEVENT\r\n").is_none());
-        assert!(parse_event("garbage").is_none());
+        assert!(read(timed).event.is_none());
+        assert_eq!(read(timed).uid.as_deref(), Some("u"));
+        assert!(
+            read("BEGIN:VEVENT\r\nUID:u\r\nEND:VEVENT\r\n")
+                .event
+                .is_none()
+        );
+        assert_eq!(read("garbage"), Stored::default());
     }
 }

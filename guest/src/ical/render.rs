@@ -3,15 +3,17 @@
 
 use chrono::{DateTime, Utc};
 
-use super::event::{Event, HASH_PROPERTY};
+use super::event::{Event, HASH_PROPERTY, VERSION_PROPERTY};
+use super::version;
 
 const PRODID: &str = "-//calplanebot//calplanebot//EN";
 const MAX_LINE_OCTETS: usize = 75;
 
 impl Event {
     /// The iCalendar object for this event. `dtstamp` is when it was
-    /// rendered; it is not part of the content hash.
-    pub fn to_ics(&self, dtstamp: DateTime<Utc>) -> String {
+    /// rendered and `version` the Plane `updated_at` it was rendered from;
+    /// neither is part of the content hash.
+    pub fn to_ics(&self, dtstamp: DateTime<Utc>, version: Option<DateTime<Utc>>) -> String {
         let mut out = String::new();
         let mut line = |name: &str, value: &str| fold_into(&mut out, &format!("{name}:{value}"));
         line("BEGIN", "VCALENDAR");
@@ -42,6 +44,9 @@ impl Event {
             line("URL", url);
         }
         line(HASH_PROPERTY, &self.content_hash());
+        if let Some(version) = version {
+            line(VERSION_PROPERTY, &version::format(version));
+        }
         line("END", "VEVENT");
         line("END", "VCALENDAR");
         out
@@ -90,7 +95,7 @@ fn fold_into(out: &mut String, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ical::{Issue, event_for, parse_event};
+    use crate::ical::{Issue, event_for, read};
     use chrono::{NaiveDate, TimeZone};
 
     fn stamp() -> DateTime<Utc> {
@@ -112,6 +117,7 @@ mod tests {
             project_name: "P".into(),
             project_identifier: "P".into(),
             url: "https://plane.example/ws/projects/p/issues/abc".into(),
+            version: None,
         };
         event_for(&issue).unwrap()
     }
@@ -127,7 +133,7 @@ mod tests {
 
     #[test]
     fn renders_an_all_day_event() {
-        let ics = sample("Plan", "<p>x</p>", &["bug"]).to_ics(stamp());
+        let ics = sample("Plan", "<p>x</p>", &["bug"]).to_ics(stamp(), None);
         assert!(ics.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
         assert!(ics.contains("\r\nUID:plane-issue-abc@calplanebot\r\n"));
         assert!(ics.contains("\r\nDTSTAMP:20251227T103000Z\r\n"));
@@ -146,10 +152,16 @@ mod tests {
     fn hash_ignores_dtstamp() {
         let event = sample("Plan", "", &[]);
         let later = stamp() + chrono::Duration::days(3);
-        assert_ne!(event.to_ics(stamp()), event.to_ics(later));
+        assert_ne!(event.to_ics(stamp(), None), event.to_ics(later, None));
         assert_eq!(
-            parse_event(&event.to_ics(stamp())).unwrap().content_hash(),
-            parse_event(&event.to_ics(later)).unwrap().content_hash()
+            read(&event.to_ics(stamp(), None))
+                .event
+                .unwrap()
+                .content_hash(),
+            read(&event.to_ics(later, None))
+                .event
+                .unwrap()
+                .content_hash()
         );
     }
 
@@ -168,7 +180,7 @@ mod tests {
             ("", "", vec![]),
         ] {
             let event = sample(name, description, &labels);
-            let ics = event.to_ics(stamp());
+            let ics = event.to_ics(stamp(), None);
             assert_valid_lines(&ics);
             assert_eq!(
                 ics.split("\r\n").filter(|l| *l == "BEGIN:VEVENT").count(),
@@ -178,10 +190,24 @@ mod tests {
                 ics.split("\r\n").filter(|l| l.starts_with("UID:")).count(),
                 1
             );
-            let back = parse_event(&ics).expect("parses");
+            let back = read(&ics).event.expect("parses");
             assert_eq!(back, event);
             assert_eq!(back.content_hash(), event.content_hash());
         }
+    }
+
+    #[test]
+    fn the_version_is_recorded_and_read_back_but_not_hashed() {
+        let event = sample("Plan", "", &[]);
+        let version = chrono::DateTime::parse_from_rfc3339("2026-01-01T05:30:00.123456+05:30")
+            .unwrap()
+            .with_timezone(&Utc);
+        let ics = event.to_ics(stamp(), Some(version));
+        assert!(ics.contains("\r\nX-CALPLANEBOT-UPDATED-AT:2026-01-01T00:00:00.123456Z\r\n"));
+        let back = read(&ics);
+        assert_eq!(back.version, Some(version));
+        assert_eq!(back.event.unwrap().content_hash(), event.content_hash());
+        assert_eq!(read(&event.to_ics(stamp(), None)).version, None);
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! for pacing and backoff. In a component it is `wasi:http` (see
 //! `crate::wasi::outbound`); native tests script it.
 
+mod deadline;
 mod url;
 
+pub use deadline::Deadline;
 pub use url::{Origin, join, path_of};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default)]
 pub struct HttpRequest {
@@ -15,6 +17,8 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When to give up waiting for the whole response ([`NetError::Timeout`]).
+    pub deadline: Option<Instant>,
 }
 
 impl HttpRequest {
@@ -24,6 +28,7 @@ impl HttpRequest {
             url: url.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            deadline: None,
         }
     }
 
@@ -67,11 +72,28 @@ pub enum NetError {
     Connection(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The caller may no longer send (a sync that lost its lease).
+    #[error("not sent: {0}")]
+    Cancelled(&'static str),
 }
 
 pub trait Http {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, NetError>;
     fn sleep(&self, duration: Duration);
+
+    /// Like [`Http::send`], calling `tick` about every `every` while the
+    /// response is awaited, for work that must show it is alive (a sync
+    /// renewing its lease). Implementations that cannot wait in slices
+    /// (scripted ones) just send.
+    fn send_ticking(
+        &self,
+        request: &HttpRequest,
+        every: Duration,
+        tick: &dyn Fn(),
+    ) -> Result<HttpResponse, NetError> {
+        let _ = (every, tick);
+        self.send(request)
+    }
 }
 
 /// A scripted [`Http`] for native tests: answers with a closure, records

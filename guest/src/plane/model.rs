@@ -2,7 +2,7 @@
 //! may be missing, and `state`/`assignees`/`labels` come either as ids or as
 //! expanded objects (with `expand=`), so both shapes are accepted.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct WorkItem {
     pub priority: String,
     pub target_date: Option<NaiveDate>,
     pub sequence_id: Option<i64>,
+    /// Plane's `updated_at`: the version of the item this describes.
+    pub updated_at: Option<DateTime<Utc>>,
     pub state: Option<Ref<State>>,
     pub assignees: Vec<Ref<Member>>,
     pub labels: Vec<Ref<Label>>,
@@ -201,6 +203,10 @@ impl WorkItem {
             priority: text(value, "priority").unwrap_or_else(|| "none".into()),
             target_date,
             sequence_id: value.get("sequence_id").and_then(Value::as_i64),
+            updated_at: value
+                .get("updated_at")
+                .and_then(Value::as_str)
+                .and_then(crate::ical::parse_version),
             state,
             assignees: references(value.get("assignees"), Member::from_json, "assignees")
                 .map_err(malformed)?,
@@ -274,6 +280,10 @@ mod tests {
             })]
         );
         assert_eq!(item.unresolved(), (false, false, false));
+        assert_eq!(
+            item.updated_at.map(crate::time::rfc3339),
+            Some("2025-12-27T05:00:00Z".into())
+        );
     }
 
     #[test]

@@ -11,6 +11,13 @@ pub struct MemoryStore {
     counters: RefCell<BTreeMap<String, i64>>,
 }
 
+impl MemoryStore {
+    /// Every key set, in order (for tests that check what is left behind).
+    pub fn keys(&self) -> Vec<String> {
+        self.data.borrow().keys().cloned().collect()
+    }
+}
+
 impl KeyValue for MemoryStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.data.borrow().get(key).cloned())

@@ -1,12 +1,15 @@
-//! Carries out a [`Plan`] with conditional writes. A failed precondition
-//! (412) means someone else changed the event since it was read: re-read it
-//! and decide again, rather than fail.
+//! Carries out a [`Plan`] with conditional writes, and records each write.
+//! A failed precondition (412) means someone else changed the event since
+//! it was read: the item is asked for again, the event re-read, and the
+//! write made only if it is not older than what is there now.
 
 use chrono::{DateTime, Utc};
 
-use super::planner::{Action, Plan};
+use super::planner::{Action, Plan, Target};
+use super::records::{self, EventRecord};
 use crate::caldav::{CalDavClient, CalDavError, Precondition, WriteOutcome};
-use crate::ical::{Event, parse_event};
+use crate::ical::{is_older, read};
+use crate::store::{KeyValue, StoreError};
 
 /// Re-reads allowed for one event before giving up on it this round.
 const MAX_ROUNDS: usize = 4;
@@ -17,6 +20,8 @@ pub struct Outcome {
     pub updated: u64,
     pub deleted: u64,
     pub unchanged: u64,
+    /// Left alone: the calendar already holds a newer version of the item.
+    pub superseded: u64,
     pub errors: Vec<String>,
     /// Set when the CalDAV server became unreachable mid-way.
     pub connection_lost: bool,
@@ -35,34 +40,103 @@ pub enum Applied {
     Updated,
     Deleted,
     Unchanged,
+    /// Not written: the event is of a newer version of the item.
+    Superseded,
 }
 
+/// Asks Plane for an item's current state (by UID); `Err` when Plane could
+/// not say.
+pub type Recheck<'a> = dyn Fn(&str) -> Result<Target, String> + 'a;
+
 pub fn execute(
-    client: &CalDavClient,
+    writer: &Writer,
     plan: &Plan,
-    now: DateTime<Utc>,
-    mut heartbeat: impl FnMut() -> bool,
+    recheck: &Recheck,
+    keep_going: &dyn Fn() -> bool,
 ) -> Outcome {
     let mut outcome = Outcome {
         unchanged: plan.unchanged as u64,
+        superseded: plan.superseded as u64,
         ..Outcome::default()
     };
-    for (index, action) in plan.actions.iter().enumerate() {
-        if index % 20 == 19 && !heartbeat() {
+    for (uid, record) in &plan.remember {
+        if let Err(err) = records::remember_event(writer.store, uid, record) {
+            outcome.errors.push(err.to_string());
+        }
+    }
+    for action in &plan.actions {
+        if !keep_going() {
             outcome.errors.push("sync lease lost; stopping".into());
             return outcome;
         }
-        let (url, desired, known) = match action {
-            Action::Create { url, event } => (url, Some(event), Known::Absent),
-            Action::Update { url, etag, event } => (url, Some(event), Known::Version(etag.clone())),
-            Action::Delete { url, etag, .. } => (url, None, Known::Version(etag.clone())),
+        // `removal` is false for a second copy of an event, whose removal
+        // is not the item's.
+        let (url, target, known, removal) = match action {
+            Action::Create {
+                url,
+                target,
+                confirm,
+            } => match confirmed(target, *confirm, recheck) {
+                Ok(target) => (url, target, Known::Absent, true),
+                Err(err) => {
+                    outcome.errors.push(err);
+                    continue;
+                }
+            },
+            Action::Update {
+                url,
+                etag,
+                target,
+                confirm,
+            } => match confirmed(target, *confirm, recheck) {
+                Ok(target) => (url, target, Known::Version(etag.clone()), true),
+                Err(err) => {
+                    outcome.errors.push(err);
+                    continue;
+                }
+            },
+            Action::Delete {
+                url,
+                etag,
+                uid,
+                confirm: true,
+            } => match recheck(uid) {
+                Ok(fresh) => (url, fresh, Known::Version(etag.clone()), true),
+                Err(err) => {
+                    outcome.errors.push(format!(
+                        "{uid} not deleted: Plane could not confirm it is gone ({err})"
+                    ));
+                    continue;
+                }
+            },
+            Action::Delete {
+                url,
+                etag,
+                uid,
+                confirm: false,
+            } => {
+                let copy = Target {
+                    uid: uid.clone(),
+                    event: None,
+                    version: None,
+                    fresh: false,
+                };
+                (url, copy, Known::Version(etag.clone()), false)
+            }
         };
-        match apply(client, url, desired, known, now).map(|(applied, _)| applied) {
-            Ok(Applied::Created) => outcome.created += 1,
-            Ok(Applied::Updated) => outcome.updated += 1,
-            Ok(Applied::Deleted) => outcome.deleted += 1,
-            Ok(Applied::Unchanged) => outcome.unchanged += 1,
-            Err(CalDavError::Connection(err)) => {
+        let on_conflict = || recheck(&target.uid).ok();
+        let written = if removal {
+            writer.write(url, &target, known, &on_conflict)
+        } else {
+            // A second copy: the item's own event and record stay.
+            writer
+                .apply(url, &target, known, &on_conflict)
+                .map(|(applied, _)| applied)
+                .map_err(WriteError::from)
+        };
+        match written {
+            Ok(applied) => outcome.count(applied),
+            Err(WriteError::CalDav(CalDavError::Connection(err))) => {
                 outcome.errors.push(format!("CalDAV unreachable: {err}"));
                 outcome.connection_lost = true;
                 return outcome;
@@ -73,91 +147,272 @@ pub fn execute(
     outcome
 }
 
-/// Makes the event at `url` be `desired` (or absent), starting from what is
-/// `known` about it. Returns what was done and the new ETag when the server
-/// sent one.
-pub fn apply(
-    client: &CalDavClient,
-    url: &str,
-    desired: Option<&Event>,
-    mut known: Known,
-    now: DateTime<Utc>,
-) -> Result<(Applied, Option<String>), CalDavError> {
-    let ics = desired.map(|event| event.to_ics(now));
-    for _ in 0..MAX_ROUNDS {
-        known = match (desired.zip(ics.as_deref()), known) {
-            (Some((_, ics)), Known::Absent) => match client.put(url, ics, &Precondition::Absent)? {
-                WriteOutcome::Done { etag } => return Ok((Applied::Created, etag)),
-                WriteOutcome::PreconditionFailed | WriteOutcome::NotFound => Known::Unknown,
-            },
-            (Some((_, ics)), Known::Version(etag)) => {
-                let condition = match etag {
-                    Some(etag) => Precondition::Matches(etag),
-                    // A server that gave no ETag: nothing to condition on.
-                    None => Precondition::Matches("*".into()),
-                };
-                match client.put(url, ics, &condition)? {
-                    WriteOutcome::Done { etag } => return Ok((Applied::Updated, etag)),
-                    WriteOutcome::PreconditionFailed => Known::Unknown,
-                    WriteOutcome::NotFound => Known::Absent,
-                }
-            }
-            (None, Known::Version(etag)) => match client.delete(url, etag.as_deref())? {
-                WriteOutcome::Done { .. } => return Ok((Applied::Deleted, None)),
-                WriteOutcome::NotFound => return Ok((Applied::Unchanged, None)),
-                WriteOutcome::PreconditionFailed => Known::Unknown,
-            },
-            (None, Known::Absent) => return Ok((Applied::Unchanged, None)),
-            (_, Known::Unknown) => match client.get(url)? {
-                None => Known::Absent,
-                Some(remote) => {
-                    let same = desired
-                        .zip(parse_event(&remote.data))
-                        .is_some_and(|(want, have)| want.content_hash() == have.content_hash());
-                    if same {
-                        return Ok((Applied::Unchanged, remote.etag));
-                    }
-                    Known::Version(remote.etag)
-                }
-            },
-        };
+/// `target`, or when it must be confirmed, Plane's word on the item now.
+fn confirmed(target: &Target, confirm: bool, recheck: &Recheck) -> Result<Target, String> {
+    if !confirm {
+        return Ok(target.clone());
     }
-    Err(CalDavError::Status {
-        method: "PUT".into(),
-        path: crate::net::path_of(url).to_string(),
-        status: 412,
+    recheck(&target.uid).map_err(|err| {
+        format!(
+            "{} not written: Plane could not confirm the item exists ({err})",
+            target.uid
+        )
     })
+}
+
+impl Outcome {
+    fn count(&mut self, applied: Applied) {
+        match applied {
+            Applied::Created => self.created += 1,
+            Applied::Updated => self.updated += 1,
+            Applied::Deleted => self.deleted += 1,
+            Applied::Unchanged => self.unchanged += 1,
+            Applied::Superseded => self.superseded += 1,
+        }
+    }
+}
+
+/// Whether what the store records of an item beats `target`: a newer
+/// version, or the item gone from Plane (unless Plane was asked just now).
+fn outranks(record: &EventRecord, target: &Target) -> bool {
+    is_older(target.version, record.version)
+        || record.is_deletion() && target.event.is_some() && !target.fresh
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    CalDav(#[from] CalDavError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Writes events for the sync and for webhooks alike.
+pub struct Writer<'a> {
+    pub client: &'a CalDavClient<'a>,
+    pub store: &'a dyn KeyValue,
+    /// The DTSTAMP of what is written.
+    pub now: DateTime<Utc>,
+}
+
+impl Writer<'_> {
+    /// Makes the item's event at `url` be `target`'s (or absent), and
+    /// records it. Removing an event that is not there leaves no trace on
+    /// the server for a conditional request to catch, so the record is the
+    /// meeting point: it is replaced only if no other writer recorded
+    /// anything since this one looked; if one did, the server is looked at
+    /// again, and a stale write made meanwhile is undone.
+    pub fn write(
+        &self,
+        url: &str,
+        target: &Target,
+        mut known: Known,
+        on_conflict: &dyn Fn() -> Option<Target>,
+    ) -> Result<Applied, WriteError> {
+        for _ in 0..MAX_ROUNDS {
+            let seen = records::read_event(self.store, &target.uid)?;
+            let deleted = seen.record.as_ref().is_some_and(EventRecord::is_deletion);
+            if seen.record.as_ref().is_some_and(|r| outranks(r, target)) {
+                return Ok(Applied::Superseded);
+            }
+            let (applied, etag) = self.apply(url, target, known, on_conflict)?;
+            let mine = match (applied, &target.event) {
+                (Applied::Superseded, _) => return Ok(applied),
+                (_, Some(event)) => {
+                    EventRecord::written(url, etag.clone(), event.content_hash(), target.version)
+                }
+                // A removal keeps the stronger word that the item is gone.
+                (_, None) if deleted => EventRecord::removed(None),
+                (_, None) => EventRecord::removed(target.version),
+            };
+            if records::replace_event(self.store, &target.uid, &seen, &mine)? {
+                return Ok(applied);
+            }
+            let now = records::read_event(self.store, &target.uid)?.record;
+            match now {
+                Some(theirs) if outranks(&theirs, target) => {
+                    // Their removal may have looked before this write landed.
+                    if theirs.is_removed() && target.event.is_some() {
+                        let removal = Target {
+                            event: None,
+                            version: theirs.version,
+                            ..target.clone()
+                        };
+                        self.apply(url, &removal, Known::Version(etag), &|| None)?;
+                    }
+                    return Ok(Applied::Superseded);
+                }
+                // An older or equal write was recorded meanwhile, and may
+                // have landed after this one: look again.
+                _ => known = Known::Unknown,
+            }
+        }
+        Err(WriteError::Store(StoreError::Other(format!(
+            "the record of {} kept changing",
+            target.uid
+        ))))
+    }
+
+    /// Makes the event at `url` be `target`'s (or absent), starting from
+    /// what is `known` about it, never replacing a newer version of the
+    /// item. `on_conflict` may return the item's state afresh from Plane
+    /// after a 412. Returns what was done and the new ETag when the server
+    /// sent one.
+    pub fn apply(
+        &self,
+        url: &str,
+        target: &Target,
+        mut known: Known,
+        on_conflict: &dyn Fn() -> Option<Target>,
+    ) -> Result<(Applied, Option<String>), CalDavError> {
+        let mut target = target.clone();
+        let render = |target: &Target| {
+            target
+                .event
+                .as_ref()
+                .map(|e| e.to_ics(self.now, target.version))
+        };
+        let mut ics = render(&target);
+        let conflict = |target: &mut Target, ics: &mut Option<String>| {
+            if let Some(fresh) = on_conflict() {
+                *ics = render(&fresh);
+                *target = fresh;
+            }
+            Known::Unknown
+        };
+        for _ in 0..MAX_ROUNDS {
+            known = match (ics.as_deref(), known) {
+                (Some(body), Known::Absent) => {
+                    match self.client.put(url, body, &Precondition::Absent)? {
+                        WriteOutcome::Done { etag } => return Ok((Applied::Created, etag)),
+                        WriteOutcome::PreconditionFailed | WriteOutcome::NotFound => {
+                            conflict(&mut target, &mut ics)
+                        }
+                    }
+                }
+                (Some(body), Known::Version(etag)) => {
+                    let condition = match etag {
+                        Some(etag) => Precondition::Matches(etag),
+                        // A server that gave no ETag: nothing to condition on.
+                        None => Precondition::Matches("*".into()),
+                    };
+                    match self.client.put(url, body, &condition)? {
+                        WriteOutcome::Done { etag } => return Ok((Applied::Updated, etag)),
+                        WriteOutcome::PreconditionFailed => conflict(&mut target, &mut ics),
+                        WriteOutcome::NotFound => Known::Absent,
+                    }
+                }
+                (None, Known::Version(etag)) => match self.client.delete(url, etag.as_deref())? {
+                    WriteOutcome::Done { .. } => return Ok((Applied::Deleted, None)),
+                    WriteOutcome::NotFound => return Ok((Applied::Unchanged, None)),
+                    WriteOutcome::PreconditionFailed => conflict(&mut target, &mut ics),
+                },
+                (None, Known::Absent) => return Ok((Applied::Unchanged, None)),
+                (_, Known::Unknown) => {
+                    let remote = self.client.get(url)?;
+                    let stored = remote.as_ref().map(|r| read(&r.data));
+                    if self.is_superseded(&target, stored.as_ref()) {
+                        return Ok((Applied::Superseded, remote.and_then(|r| r.etag)));
+                    }
+                    match (remote, stored) {
+                        (None, _) => Known::Absent,
+                        (Some(remote), Some(stored)) => {
+                            let same = target
+                                .event
+                                .as_ref()
+                                .zip(stored.event.as_ref())
+                                .is_some_and(|(want, have)| {
+                                    want.content_hash() == have.content_hash()
+                                });
+                            if same {
+                                return Ok((Applied::Unchanged, remote.etag));
+                            }
+                            Known::Version(remote.etag)
+                        }
+                        (Some(remote), None) => Known::Version(remote.etag),
+                    }
+                }
+            };
+        }
+        Err(CalDavError::Status {
+            method: "PUT".into(),
+            path: crate::net::path_of(url).to_string(),
+            status: 412,
+        })
+    }
+
+    /// After a conflict: whether what is there now, or what the store
+    /// remembers of the item, is newer than `target`. An item whose event
+    /// was removed because Plane no longer had it is not given one again
+    /// unless Plane was asked just now.
+    fn is_superseded(&self, target: &Target, stored: Option<&crate::ical::Stored>) -> bool {
+        if is_older(target.version, stored.and_then(|s| s.version)) {
+            return true;
+        }
+        let record = records::event(self.store, &target.uid).ok().flatten();
+        record.is_some_and(|r| outranks(&r, target))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::caldav::{Credentials, Scheme};
-    use crate::ical::{Issue, event_for};
+    use crate::ical::{Issue, event_for, parse_version, uid_for};
     use crate::net::scripted::{ScriptedHttp, response};
+    use crate::store::memory::MemoryStore;
     use chrono::NaiveDate;
 
     const URL: &str = "http://dav/cal/plane-issue-a.ics";
 
-    fn event(name: &str) -> Event {
-        event_for(&Issue {
-            id: "a".into(),
-            name: name.into(),
-            priority: "low".into(),
-            target_date: NaiveDate::from_ymd_opt(2026, 1, 1),
-            ..Issue::default()
-        })
-        .unwrap()
+    fn target_at(name: &str, version: &str) -> Target {
+        Target {
+            uid: uid_for("a"),
+            event: event_for(&Issue {
+                id: "a".into(),
+                name: name.into(),
+                priority: "low".into(),
+                target_date: NaiveDate::from_ymd_opt(2026, 1, 1),
+                ..Issue::default()
+            }),
+            version: parse_version(version),
+            fresh: false,
+        }
     }
 
-    fn run(http: &ScriptedHttp, action: Action) -> Outcome {
+    fn target(name: &str) -> Target {
+        target_at(name, "2026-01-02T00:00:00Z")
+    }
+
+    fn ics(target: &Target) -> String {
+        let event = target.event.as_ref().unwrap();
+        event.to_ics(crate::time::now(), target.version)
+    }
+
+    fn run_with(http: &ScriptedHttp, action: Action, recheck: &Recheck) -> (Outcome, MemoryStore) {
         let credentials = Credentials::new("u", "p", Scheme::Basic);
         let client = CalDavClient::new(http, "http://dav/", &credentials);
         let plan = Plan {
             actions: vec![action],
             ..Plan::default()
         };
-        execute(&client, &plan, crate::time::now(), || true)
+        let store = MemoryStore::default();
+        let writer = Writer {
+            client: &client,
+            store: &store,
+            now: crate::time::now(),
+        };
+        let outcome = execute(&writer, &plan, recheck, &|| true);
+        (outcome, store)
+    }
+
+    fn run(http: &ScriptedHttp, action: Action) -> Outcome {
+        run_with(
+            http,
+            action,
+            &|_| Err("Plane not asked in this test".into()),
+        )
+        .0
     }
 
     fn header<'a>(request: &'a crate::net::HttpRequest, name: &str) -> Option<&'a str> {
@@ -170,7 +425,8 @@ mod tests {
 
     #[test]
     fn a_stale_etag_is_re_read_and_written_with_the_new_one() {
-        let theirs = event("edited elsewhere").to_ics(crate::time::now());
+        // Edited in a calendar app: same version, other content.
+        let theirs = ics(&target("edited elsewhere"));
         let http = ScriptedHttp::new(move |request, index| {
             Ok(match (index, request.method.as_str()) {
                 (0, "PUT") => response(412, &[], ""),
@@ -179,25 +435,142 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
         });
-        let outcome = run(
+        let (outcome, store) = run_with(
             &http,
             Action::Update {
                 url: URL.into(),
                 etag: Some("\"v1\"".into()),
-                event: event("mine"),
+                target: target("mine"),
+                confirm: false,
             },
+            &|_| Ok(target("mine")),
         );
         assert_eq!(outcome.updated, 1);
         assert!(outcome.errors.is_empty());
         let requests = http.requests.borrow();
         assert_eq!(header(&requests[0], "if-match"), Some("\"v1\""));
         assert_eq!(header(&requests[2], "if-match"), Some("\"v2\""));
+        let record = records::event(&store, &uid_for("a")).unwrap().unwrap();
+        assert_eq!(record.etag.as_deref(), Some("\"v3\""));
+        assert_eq!(record.version, target("mine").version);
+    }
+
+    #[test]
+    fn a_conflict_with_a_newer_version_leaves_it_alone() {
+        let newer = ics(&target_at("from a webhook", "2026-01-03T00:00:00Z"));
+        let http = ScriptedHttp::new(move |request, index| {
+            Ok(match (index, request.method.as_str()) {
+                (0, "PUT") => response(412, &[], ""),
+                (1, "GET") => response(200, &[("etag", "\"v2\"")], &newer),
+                other => panic!("unexpected {other:?}"),
+            })
+        });
+        let (outcome, _) = run_with(
+            &http,
+            Action::Update {
+                url: URL.into(),
+                etag: Some("\"v1\"".into()),
+                target: target("stale listing"),
+                confirm: false,
+            },
+            // Plane cannot be reached: the version alone decides.
+            &|_| Err("unreachable".into()),
+        );
+        assert_eq!((outcome.updated, outcome.superseded), (0, 1));
+    }
+
+    #[test]
+    fn a_conflict_asks_plane_and_writes_its_current_state() {
+        let theirs = ics(&target_at("edited elsewhere", "2026-01-01T00:00:00Z"));
+        let http = ScriptedHttp::new(move |request, index| {
+            Ok(match (index, request.method.as_str()) {
+                (0, "PUT") => response(412, &[], ""),
+                (1, "GET") => response(200, &[("etag", "\"v2\"")], &theirs),
+                (2, "PUT") => {
+                    assert!(String::from_utf8_lossy(&request.body).contains("current"));
+                    response(204, &[], "")
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+        });
+        let (outcome, _) = run_with(
+            &http,
+            Action::Update {
+                url: URL.into(),
+                etag: Some("\"v1\"".into()),
+                target: target("listed"),
+                confirm: false,
+            },
+            &|_| Ok(target_at("current", "2026-01-04T00:00:00Z")),
+        );
+        assert_eq!(outcome.updated, 1);
+    }
+
+    #[test]
+    fn a_deletion_asks_plane_first_and_keeps_what_plane_still_has() {
+        let http = ScriptedHttp::new(|request, _| {
+            assert_eq!(request.method, "PUT", "never deleted");
+            Ok(response(204, &[], ""))
+        });
+        let (outcome, _) = run_with(
+            &http,
+            Action::Delete {
+                url: URL.into(),
+                etag: Some("\"v1\"".into()),
+                uid: uid_for("a"),
+                confirm: true,
+            },
+            &|_| Ok(target("created after the listing")),
+        );
+        assert_eq!(outcome.updated, 1);
+
+        let http = ScriptedHttp::new(|_, _| panic!("nothing sent when Plane cannot say"));
+        let (outcome, _) = run_with(
+            &http,
+            Action::Delete {
+                url: URL.into(),
+                etag: Some("\"v1\"".into()),
+                uid: uid_for("a"),
+                confirm: true,
+            },
+            &|_| Err("Plane unreachable".into()),
+        );
+        assert_eq!(outcome.deleted, 0);
+        assert!(outcome.errors[0].contains("not deleted"));
+    }
+
+    #[test]
+    fn a_confirmed_deletion_leaves_a_tombstone() {
+        let http = ScriptedHttp::new(|_, _| Ok(response(204, &[], "")));
+        let gone = Target {
+            uid: uid_for("a"),
+            event: None,
+            version: None,
+            fresh: true,
+        };
+        let (outcome, store) = run_with(
+            &http,
+            Action::Delete {
+                url: URL.into(),
+                etag: Some("\"v1\"".into()),
+                uid: uid_for("a"),
+                confirm: true,
+            },
+            &|_| Ok(gone.clone()),
+        );
+        assert_eq!(outcome.deleted, 1);
+        assert!(
+            records::event(&store, &uid_for("a"))
+                .unwrap()
+                .unwrap()
+                .is_removed()
+        );
     }
 
     #[test]
     fn a_create_that_finds_the_event_already_right_writes_nothing_more() {
-        let wanted = event("same");
-        let stored = wanted.to_ics(crate::time::now());
+        let wanted = target("same");
+        let stored = ics(&wanted);
         let http = ScriptedHttp::new(move |request, index| {
             Ok(match (index, request.method.as_str()) {
                 (0, "PUT") => {
@@ -212,7 +585,8 @@ mod tests {
             &http,
             Action::Create {
                 url: URL.into(),
-                event: wanted,
+                target: wanted,
+                confirm: false,
             },
         );
         assert_eq!((outcome.created, outcome.unchanged), (0, 1));
@@ -234,6 +608,7 @@ mod tests {
                 url: URL.into(),
                 etag: Some("\"v1\"".into()),
                 uid: "u".into(),
+                confirm: false,
             },
         );
         assert!(outcome.errors.is_empty());
@@ -249,29 +624,19 @@ mod tests {
                     _ => response(delete, &[], "<multistatus xmlns=\"DAV:\"/>"),
                 })
             });
-            assert_eq!(
-                run(
-                    &http,
-                    Action::Create {
-                        url: URL.into(),
-                        event: event("x")
-                    }
-                )
-                .created,
-                1
-            );
-            assert_eq!(
-                run(
-                    &http,
-                    Action::Delete {
-                        url: URL.into(),
-                        etag: None,
-                        uid: "u".into()
-                    }
-                )
-                .deleted,
-                1
-            );
+            let create = Action::Create {
+                url: URL.into(),
+                target: target("x"),
+                confirm: false,
+            };
+            assert_eq!(run(&http, create).created, 1);
+            let delete = Action::Delete {
+                url: URL.into(),
+                etag: None,
+                uid: "u".into(),
+                confirm: false,
+            };
+            assert_eq!(run(&http, delete).deleted, 1);
         }
     }
 
@@ -283,7 +648,8 @@ mod tests {
             &http,
             Action::Create {
                 url: URL.into(),
-                event: event("x"),
+                target: target("x"),
+                confirm: false,
             },
         );
         assert!(outcome.connection_lost);
@@ -292,7 +658,7 @@ mod tests {
 
     #[test]
     fn a_server_that_keeps_changing_the_event_is_an_error_not_a_loop() {
-        let theirs = event("moving target").to_ics(crate::time::now());
+        let theirs = ics(&target_at("moving target", "2026-01-01T00:00:00Z"));
         let http = ScriptedHttp::new(move |request, _| {
             Ok(match request.method.as_str() {
                 "PUT" => response(412, &[], ""),
@@ -304,7 +670,8 @@ mod tests {
             Action::Update {
                 url: URL.into(),
                 etag: Some("\"v1\"".into()),
-                event: event("mine"),
+                target: target("mine"),
+                confirm: false,
             },
         );
         assert_eq!(outcome.errors.len(), 1);

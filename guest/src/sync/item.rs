@@ -1,19 +1,22 @@
 //! One change from a webhook, applied at once: render and upsert the item's
 //! event, or remove it. Idempotent: a change whose content is already on
-//! the calendar (by the content hash) costs no write.
+//! the calendar (by the content hash) costs no write; and ordered: a change
+//! older than the item's state already applied (Plane retries deliveries
+//! minutes later, and sends one per changed field, in parallel) is dropped.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::SyncEnv;
 use super::calendars;
 use super::executor::{self, Applied, Known};
-use super::planner::event_url;
+use super::planner::{Target, event_url};
 use super::queue::{self, QueuedChange};
 use super::records::{self, EventRecord};
-use super::run::resolve;
+use super::run::{resolve, target};
 use super::status;
 use crate::caldav::{CalDavClient, CalDavError, Credentials};
-use crate::ical::{Event, event_for, uid_for};
+use crate::ical::{is_older, parse_version, uid_for};
 use crate::plane::{PlaneClient, PlaneError, Project, WorkItem};
 use crate::store::StoreError;
 use crate::webhook::Change;
@@ -61,6 +64,15 @@ impl From<CalDavError> for ItemError {
     }
 }
 
+impl From<executor::WriteError> for ItemError {
+    fn from(err: executor::WriteError) -> Self {
+        match err {
+            executor::WriteError::CalDav(err) => err.into(),
+            executor::WriteError::Store(err) => err.into(),
+        }
+    }
+}
+
 impl From<calendars::CalendarError> for ItemError {
     fn from(err: calendars::CalendarError) -> Self {
         match err {
@@ -76,6 +88,14 @@ struct Clients<'a> {
 }
 
 impl<'a> Clients<'a> {
+    fn writer(&'a self, env: &'a SyncEnv) -> executor::Writer<'a> {
+        executor::Writer {
+            client: &self.caldav,
+            store: env.store,
+            now: (env.clock)(),
+        }
+    }
+
     /// A webhook must answer quickly: Plane is asked once, without waiting.
     fn new(env: &'a SyncEnv, credentials: &'a Credentials) -> Self {
         Clients {
@@ -103,6 +123,13 @@ fn is_hidden(data: &Value) -> bool {
             .unwrap_or(false)
 }
 
+/// The item's `updated_at` in a webhook's `data`, when it has one.
+pub fn version_in(data: &Value) -> Option<DateTime<Utc>> {
+    data.get("updated_at")
+        .and_then(Value::as_str)
+        .and_then(parse_version)
+}
+
 pub fn apply_change(
     env: &SyncEnv,
     change: Change,
@@ -113,17 +140,33 @@ pub fn apply_change(
     let credentials = env.config.credentials();
     let clients = Clients::new(env, &credentials);
     let uid = uid_for(item_id);
-    if matches!(change, Change::Deleted | Change::Archived) || is_hidden(data) {
-        return remove(env, &clients, &uid, project_id);
+    let version = version_in(data);
+    let removal = matches!(change, Change::Deleted | Change::Archived) || is_hidden(data);
+    // A removal without a version may be a retried delivery older than
+    // the item's current state: unless Plane cannot be asked (CE deletions
+    // carry no project), it asks Plane below.
+    if removal && (version.is_some() || project_id.is_none()) {
+        return remove(env, &clients, &uid, project_id, version);
     }
     let project_id = project_id.ok_or(ItemError::Missing("data.project"))?;
-    let item = match WorkItem::from_json(data).ok().filter(|_| is_complete(data)) {
+    let record = records::event(env.store, &uid)?;
+    // The event was removed for an item Plane no longer had: a delivery
+    // from before that must not bring it back, so Plane is asked.
+    let gone_before = record
+        .as_ref()
+        .is_some_and(|r| r.is_removed() && r.version.is_none());
+    let given = WorkItem::from_json(data)
+        .ok()
+        .filter(|_| !removal && !gone_before && is_complete(data));
+    let fetched = given.is_none();
+    let item = match given {
         Some(item) => Some(item),
         None => clients.plane.work_item(project_id, item_id)?,
     };
     let Some(item) = item else {
-        // Plane hides it: deleted, archived or a draft.
-        return remove(env, &clients, &uid, Some(project_id));
+        // Plane hides it (deleted, archived or a draft) now, whatever the
+        // delivery's version: removed at a version unknown but current.
+        return remove(env, &clients, &uid, Some(project_id), None);
     };
     let project = project(env, &clients, project_id)?;
     let issues = resolve(
@@ -132,9 +175,12 @@ pub fn apply_change(
         std::slice::from_ref(&item),
         env.config,
     )?;
-    match issues.first().and_then(event_for) {
-        Some(event) => upsert(env, &clients, &project, &event, change),
-        None => remove(env, &clients, &uid, Some(project_id)),
+    let Some(target) = issues.first().map(|issue| target(issue, fetched)) else {
+        return remove(env, &clients, &uid, Some(project_id), version);
+    };
+    match &target.event {
+        Some(_) => upsert(env, &clients, &project, &target, change, record),
+        None => remove(env, &clients, &uid, Some(project_id), target.version),
     }
 }
 
@@ -213,23 +259,36 @@ fn upsert(
     env: &SyncEnv,
     clients: &Clients,
     project: &Project,
-    event: &Event,
+    target: &Target,
     change: Change,
+    record: Option<EventRecord>,
 ) -> Result<Applied, ItemError> {
+    let Some(event) = &target.event else {
+        return Err(ItemError::Missing("data.target_date"));
+    };
+    if record
+        .as_ref()
+        .is_some_and(|r| is_older(target.version, r.version))
+    {
+        return Ok(Applied::Superseded);
+    }
     let calendar = calendar(env, clients, project)?;
     let hash = event.content_hash();
-    let record = records::event(env.store, &event.uid)?.filter(|r| r.url.starts_with(&calendar));
-    if record.as_ref().is_some_and(|r| r.hash == hash) {
-        return Ok(Applied::Unchanged);
-    }
-    let (url, known) = match record {
-        Some(record) => (record.url, Known::Version(record.etag)),
-        None if change == Change::Created => (event_url(&calendar, &event.uid), Known::Absent),
-        None => (event_url(&calendar, &event.uid), Known::Unknown),
+    let here = record.filter(|r| r.url.as_deref().is_some_and(|u| u.starts_with(&calendar)));
+    let (url, known) = match here {
+        Some(record) if record.hash.as_deref() == Some(hash.as_str()) => {
+            let url = record.url.clone().unwrap_or_default();
+            let remembered = EventRecord::written(&url, record.etag, hash, target.version);
+            records::remember_event(env.store, &target.uid, &remembered)?;
+            return Ok(Applied::Unchanged);
+        }
+        Some(record) => (record.url.unwrap_or_default(), Known::Version(record.etag)),
+        None if change == Change::Created => (event_url(&calendar, &target.uid), Known::Absent),
+        None => (event_url(&calendar, &target.uid), Known::Unknown),
     };
-    let (applied, etag) =
-        executor::apply(&clients.caldav, &url, Some(event), known, (env.clock)())?;
-    records::remember_event(env.store, &event.uid, &EventRecord { url, etag, hash })?;
+    // The webhook's state is the newest this path knows: on a conflict the
+    // versions decide, with no second opinion from Plane.
+    let applied = clients.writer(env).write(&url, target, known, &|| None)?;
     status::count(env.store, applied)?;
     Ok(applied)
 }
@@ -239,7 +298,15 @@ fn remove(
     clients: &Clients,
     uid: &str,
     project_id: Option<&str>,
+    version: Option<DateTime<Utc>>,
 ) -> Result<Applied, ItemError> {
+    let record = records::event(env.store, uid)?;
+    if record
+        .as_ref()
+        .is_some_and(|r| is_older(version, r.version))
+    {
+        return Ok(Applied::Superseded);
+    }
     let mapped = match project_id {
         Some(id) => calendars::mapped(env.store, id)?
             .into_iter()
@@ -256,22 +323,39 @@ fn remove(
     } else {
         mapped
     };
-    let record = records::event(env.store, uid)?;
+    let target = Target {
+        uid: uid.to_string(),
+        event: None,
+        version,
+        fresh: false,
+    };
     let mut result = Applied::Unchanged;
+    if candidates.is_empty() {
+        // No calendar yet: the removal is still remembered, so an older
+        // change arriving later does not bring the event back.
+        records::remember_event(env.store, uid, &EventRecord::removed(version))?;
+    }
     for calendar in candidates {
-        let (url, known) = match &record {
-            Some(r) if r.url.starts_with(&calendar) => {
-                (r.url.clone(), Known::Version(r.etag.clone()))
-            }
-            _ => (event_url(&calendar, uid), Known::Unknown),
+        let recorded = record.as_ref().and_then(|r| {
+            r.url
+                .as_deref()
+                .filter(|u| u.starts_with(&calendar))
+                .map(|u| (u, r))
+        });
+        let (url, known) = match recorded {
+            Some((url, r)) => (url.to_string(), Known::Version(r.etag.clone())),
+            None => (event_url(&calendar, uid), Known::Unknown),
         };
-        let (applied, _) = executor::apply(&clients.caldav, &url, None, known, (env.clock)())?;
-        if applied == Applied::Deleted {
-            status::count(env.store, applied)?;
-            result = applied;
+        match clients.writer(env).write(&url, &target, known, &|| None)? {
+            Applied::Deleted => {
+                status::count(env.store, Applied::Deleted)?;
+                result = Applied::Deleted;
+            }
+            // A newer version of the item wrote that event: it stays.
+            Applied::Superseded => return Ok(Applied::Superseded),
+            _ => {}
         }
     }
-    records::forget_event(env.store, uid)?;
     Ok(result)
 }
 
@@ -279,9 +363,10 @@ fn remove(
 /// because a server is still unreachable. Returns how many were applied.
 pub fn drain_queue(env: &SyncEnv) -> Result<usize, StoreError> {
     let mut applied = 0;
-    for change in queue::pending(env.store)? {
-        let Some(action) = parse_action(&change) else {
-            queue::done(env.store, &change)?;
+    for queued in queue::pending(env.store)? {
+        let change = &queued.change;
+        let Some(action) = parse_action(change) else {
+            queue::done(env.store, &queued)?;
             continue;
         };
         match apply_change(
@@ -298,11 +383,11 @@ pub fn drain_queue(env: &SyncEnv) -> Result<usize, StoreError> {
             Err(ItemError::Store(err)) => return Err(err),
             Err(other) => {
                 println!("WARN Queued change of {} dropped: {other}", change.item_id);
-                queue::done(env.store, &change)?;
+                queue::done(env.store, &queued)?;
             }
             Ok(_) => {
                 applied += 1;
-                queue::done(env.store, &change)?;
+                queue::done(env.store, &queued)?;
             }
         }
     }

@@ -12,6 +12,6 @@ mod run;
 pub mod status;
 
 pub use executor::Applied;
-pub use item::{ItemError, apply_change, apply_project, drain_queue};
-pub use planner::{Action, Existing, Plan, plan};
+pub use item::{ItemError, apply_change, apply_project, drain_queue, version_in};
+pub use planner::{Action, Existing, Plan, Target, plan};
 pub use run::{SyncEnv, record_not_started, run};

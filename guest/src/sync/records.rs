@@ -1,21 +1,70 @@
 //! What the service remembers between syncs besides the calendars
-//! themselves: the last write to each event made by a webhook (so a burst
-//! of deliveries with the same content costs one write), and the projects
-//! seen by the last full sync (for webhooks that carry only ids).
+//! themselves: per event, the last write or removal and the newest Plane
+//! version of the item applied (so a burst of deliveries with the same
+//! content costs one write, and no older version replaces a newer one); and
+//! the projects seen by the last full sync (for webhooks that carry only ids).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ical::is_older;
 use crate::plane::Project;
 use crate::store::{KeyValue, StoreError};
 
 const PROJECTS: &str = "projects:index";
+/// Compare-and-swap attempts before a record update gives up.
+const MAX_SWAPS: usize = 64;
 
-/// The event at `url` was written with content `hash` and got `etag`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the service last did to one item's event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {
-    pub url: String,
+    /// Where the event is; `None` once it was removed (a tombstone).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The ETag the server gave the service's last write.
+    #[serde(default)]
     pub etag: Option<String>,
-    pub hash: String,
+    /// The content hash of what the service wrote there.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// The newest Plane version of the item applied: written, removed, or
+    /// found already on the calendar.
+    #[serde(default)]
+    pub version: Option<DateTime<Utc>>,
+}
+
+impl EventRecord {
+    pub fn written(
+        url: &str,
+        etag: Option<String>,
+        hash: String,
+        version: Option<DateTime<Utc>>,
+    ) -> Self {
+        EventRecord {
+            url: Some(url.to_string()),
+            etag,
+            hash: Some(hash),
+            version,
+        }
+    }
+
+    pub fn removed(version: Option<DateTime<Utc>>) -> Self {
+        EventRecord {
+            version,
+            ..EventRecord::default()
+        }
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.url.is_none()
+    }
+
+    /// Removed because Plane no longer had the item (deleted, or hidden
+    /// when asked): no version can be older or newer than that, so only
+    /// Plane, asked again, can give the item an event again.
+    pub fn is_deletion(&self) -> bool {
+        self.is_removed() && self.version.is_none()
+    }
 }
 
 fn event_key(uid: &str) -> String {
@@ -28,24 +77,60 @@ pub fn event(store: &dyn KeyValue, uid: &str) -> Result<Option<EventRecord>, Sto
         .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
+/// Records what was just done to an event, unless a record of a newer
+/// version is already there (another writer finished first): records only
+/// move forward. Compare-and-swap, so parallel writers never lose this.
 pub fn remember_event(
     store: &dyn KeyValue,
     uid: &str,
     record: &EventRecord,
 ) -> Result<(), StoreError> {
+    let key = event_key(uid);
     let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Other(e.to_string()))?;
-    store.set(&event_key(uid), &bytes)
+    for _ in 0..MAX_SWAPS {
+        let seen = store.get(&key)?;
+        let current: Option<EventRecord> =
+            seen.as_deref().and_then(|b| serde_json::from_slice(b).ok());
+        if current.as_ref().is_some_and(|c| {
+            c == record
+                || is_older(record.version, c.version)
+                || c.is_deletion() && !record.is_deletion()
+        }) {
+            return Ok(());
+        }
+        if store.compare_and_swap(&key, seen.as_deref(), &bytes)? {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Other(format!(
+        "the record of {uid} kept changing"
+    )))
 }
 
-/// Called whenever anything else writes the event: the record no longer
-/// describes it. Reads first: a delete is a durable write, and most events
-/// have no record.
-pub fn forget_event(store: &dyn KeyValue, uid: &str) -> Result<(), StoreError> {
-    let key = event_key(uid);
-    if store.get(&key)?.is_some() {
-        store.delete(&key)?;
-    }
-    Ok(())
+/// A record as read, to be replaced only if nobody changed it since.
+pub struct Seen {
+    bytes: Option<Vec<u8>>,
+    pub record: Option<EventRecord>,
+}
+
+pub fn read_event(store: &dyn KeyValue, uid: &str) -> Result<Seen, StoreError> {
+    let bytes = store.get(&event_key(uid))?;
+    let record = bytes
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+    Ok(Seen { bytes, record })
+}
+
+/// Replaces `seen` with `record`; `false` if another writer changed the
+/// record since it was read (compare-and-swap).
+pub fn replace_event(
+    store: &dyn KeyValue,
+    uid: &str,
+    seen: &Seen,
+    record: &EventRecord,
+) -> Result<bool, StoreError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Other(e.to_string()))?;
+    store.compare_and_swap(&event_key(uid), seen.bytes.as_deref(), &bytes)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,4 +175,34 @@ pub fn remember_project(store: &dyn KeyValue, project: &Project) -> Result<(), S
     all.retain(|p| p.id != project.id);
     all.push(project.clone());
     remember_projects(store, &all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[test]
+    fn records_only_move_forward() {
+        let store = MemoryStore::default();
+        let v = |s: &str| crate::ical::parse_version(s);
+        let newer = EventRecord::written("u", None, "h2".into(), v("2026-01-02T00:00:00Z"));
+        remember_event(&store, "a", &newer).unwrap();
+        let older = EventRecord::written("u", None, "h1".into(), v("2026-01-01T00:00:00Z"));
+        remember_event(&store, "a", &older).unwrap();
+        assert_eq!(event(&store, "a").unwrap(), Some(newer.clone()));
+        let removed = EventRecord::removed(v("2026-01-03T00:00:00Z"));
+        remember_event(&store, "a", &removed).unwrap();
+        assert!(event(&store, "a").unwrap().unwrap().is_removed());
+        // Gone from Plane: no later record of a known version replaces it.
+        remember_event(&store, "a", &EventRecord::removed(None)).unwrap();
+        let later = EventRecord::written("u", None, "h3".into(), v("2026-01-04T00:00:00Z"));
+        remember_event(&store, "a", &later).unwrap();
+        assert!(event(&store, "a").unwrap().unwrap().is_deletion());
+        // A record written before versions were kept still reads.
+        store
+            .set(&event_key("b"), br#"{"url":"u","etag":"\"e\"","hash":"h"}"#)
+            .unwrap();
+        assert_eq!(event(&store, "b").unwrap().unwrap().version, None);
+    }
 }

@@ -7,16 +7,17 @@ use chrono::{DateTime, Utc};
 use super::calendars::{self, CalendarError};
 use super::executor::{self, Outcome as Writes};
 use super::lease;
-use super::planner::{self, Action, Existing};
+use super::planner::{self, Existing, Target};
 use super::records;
 use super::status::{self, LastSync, Outcome, Reachability};
 use crate::caldav::{CalDavClient, CalDavError};
 use crate::config::SyncConfig;
-use crate::ical::{self, Issue, parse_event, uid_of};
+use crate::ical::{self, Issue, item_id_of, uid_for};
 use crate::net::Http;
 use crate::plane::{Label, Member, PlaneClient, PlaneError, Project, Ref, State, WorkItem};
 use crate::store::KeyValue;
 
+#[derive(Clone, Copy)]
 pub struct SyncEnv<'a> {
     pub store: &'a dyn KeyValue,
     pub http: &'a dyn Http,
@@ -43,12 +44,28 @@ struct Tally {
     projects: u64,
 }
 
-/// Runs a sync under the lease `sync_id` already holds, records its outcome
-/// and releases the lease.
+const LEASE_LOST: &str = "the sync lease was lost (another sync took over)";
+
+/// Runs a sync under the lease `sync_id` already holds, keeping it for as
+/// long as the sync works, records its outcome and releases the lease.
 pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
     let started = (env.clock)();
+    let keeper = lease::Keeper::new(
+        env.http,
+        env.store,
+        sync_id,
+        env.config.lease_ttl,
+        env.clock,
+    );
+    let leased = SyncEnv {
+        http: &keeper,
+        ..*env
+    };
     let mut tally = Tally::default();
-    let outcome = sync_all(env, sync_id, &mut tally);
+    let mut outcome = sync_all(&leased, &keeper, &mut tally);
+    if keeper.is_lost() {
+        outcome = Err(LEASE_LOST.into());
+    }
     let failed = outcome.is_err();
     if let Err(reason) = outcome {
         tally.errors.insert(0, reason);
@@ -64,12 +81,16 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
             (false, true) => Outcome::Success,
             (false, false) => Outcome::Partial,
         },
-        events_processed: writes.created + writes.updated + writes.deleted + writes.unchanged,
+        events_processed: writes.created
+            + writes.updated
+            + writes.deleted
+            + writes.unchanged
+            + writes.superseded,
         errors: tally.errors.clone(),
     };
     println!(
-        "INFO Sync completed: {} created, {} updated, {} deleted",
-        writes.created, writes.updated, writes.deleted
+        "INFO Sync completed: {} created, {} updated, {} deleted, {} left at a newer version",
+        writes.created, writes.updated, writes.deleted, writes.superseded
     );
     for error in &report.errors {
         println!("WARN Sync problem: {error}");
@@ -116,7 +137,10 @@ fn contact<T, E>(env: &SyncEnv, caldav: bool, result: Result<T, E>) -> Result<T,
     result
 }
 
-fn sync_all(env: &SyncEnv, sync_id: &str, tally: &mut Tally) -> Result<(), String> {
+/// Each project in turn is listed from Plane, then its calendar read,
+/// planned and written: the plan is made from a listing and a calendar read
+/// taken moments apart, not minutes.
+fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<(), String> {
     let plane = PlaneClient::new(env.http, &env.config.plane);
     let credentials = env.config.credentials();
     let caldav = CalDavClient::new(env.http, &env.config.caldav_url, &credentials);
@@ -133,31 +157,27 @@ fn sync_all(env: &SyncEnv, sync_id: &str, tally: &mut Tally) -> Result<(), Strin
     }
     let home = contact(env, true, caldav.discover_home()).map_err(caldav_error)?;
     let mut calendars = contact(env, true, caldav.calendars(&home)).map_err(caldav_error)?;
+    println!("INFO Sync started: {} projects", projects.len());
 
-    let mut listings = Vec::new();
     for project in &projects {
-        match plane.work_items(&project.id) {
+        if keeper.is_lost() {
+            return Err(LEASE_LOST.into());
+        }
+        let items = match plane.work_items(&project.id) {
             Ok((items, malformed)) => {
                 tally
                     .errors
                     .extend(malformed.iter().map(ToString::to_string));
-                listings.push((project, items));
+                items
             }
             Err(err) => {
                 let _ = status::record_contact(env.store, false, Reachability::Unhealthy);
                 tally
                     .errors
                     .push(format!("project {}: PLANE_API_ERROR: {err}", project.name));
+                continue;
             }
-        }
-    }
-    let total: usize = listings.iter().map(|(_, items)| items.len()).sum();
-    println!("INFO Sync started: {total} issues to process");
-
-    for (project, items) in listings {
-        if !lease::renew(env.store, sync_id, (env.clock)(), env.config.lease_ttl).unwrap_or(false) {
-            return Err("the sync lease was lost (another sync took over)".into());
-        }
+        };
         let issues = match resolve(&plane, project, &items, env.config) {
             Ok(issues) => issues,
             Err(err) => {
@@ -167,17 +187,18 @@ fn sync_all(env: &SyncEnv, sync_id: &str, tally: &mut Tally) -> Result<(), Strin
                 continue;
             }
         };
-        match sync_project(
-            env,
-            &caldav,
-            &home,
-            &mut calendars,
-            &projects,
+        let place = Place {
+            caldav: &caldav,
+            home: &home,
+            projects: &projects,
+        };
+        let listing = Listing {
+            plane: &plane,
             project,
-            &issues,
-            items.len(),
-            sync_id,
-        ) {
+            issues: &issues,
+            listed: items.len(),
+        };
+        match sync_project(env, keeper, &place, &mut calendars, &listing) {
             Ok(writes) => {
                 tally.projects += 1;
                 tally.errors.extend(
@@ -218,55 +239,113 @@ fn add(total: &mut Writes, more: &Writes) {
     total.updated += more.updated;
     total.deleted += more.deleted;
     total.unchanged += more.unchanged;
+    total.superseded += more.superseded;
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where calendars live.
+struct Place<'a> {
+    caldav: &'a CalDavClient<'a>,
+    home: &'a str,
+    projects: &'a [Project],
+}
+
+/// One project as Plane just listed it.
+struct Listing<'a> {
+    plane: &'a PlaneClient<'a>,
+    project: &'a Project,
+    issues: &'a [Issue],
+    /// Work items listed, with or without a date.
+    listed: usize,
+}
+
 fn sync_project(
     env: &SyncEnv,
-    caldav: &CalDavClient,
-    home: &str,
+    keeper: &lease::Keeper,
+    place: &Place,
     calendars: &mut Vec<crate::caldav::Calendar>,
-    projects: &[Project],
-    project: &Project,
-    issues: &[Issue],
-    listed: usize,
-    sync_id: &str,
+    listing: &Listing,
 ) -> Result<Writes, CalendarError> {
-    let taken = calendars::taken_by_others(env.store, projects, &project.id)?;
-    let (calendar, created) =
-        calendars::ensure(caldav, env.store, home, calendars, &taken, project)?;
+    let taken = calendars::taken_by_others(env.store, place.projects, &listing.project.id)?;
+    let (calendar, created) = calendars::ensure(
+        place.caldav,
+        env.store,
+        place.home,
+        calendars,
+        &taken,
+        listing.project,
+    )?;
     // A calendar made a moment ago is empty: no need to list it.
     let remote = if created {
         Vec::new()
     } else {
-        caldav.events(&calendar.url)?
+        place.caldav.events(&calendar.url)?
     };
     let existing: Vec<Existing> = remote
         .into_iter()
         .map(|event| Existing {
-            uid: uid_of(&event.data),
-            event: parse_event(&event.data),
+            stored: ical::read(&event.data),
             url: event.url,
             etag: event.etag,
         })
         .collect();
-    let desired: Vec<_> = issues.iter().filter_map(ical::event_for).collect();
-    let plan = planner::plan(&calendar.url, &desired, &existing, listed);
-    let mut writes = executor::execute(caldav, &plan, (env.clock)(), || {
-        lease::renew(env.store, sync_id, (env.clock)(), env.config.lease_ttl).unwrap_or(false)
-    });
-    // Events this sync wrote are no longer as a webhook last left them.
-    for action in &plan.actions {
-        let uid = match action {
-            Action::Create { event, .. } | Action::Update { event, .. } => &event.uid,
-            Action::Delete { uid, .. } => uid,
-        };
-        records::forget_event(env.store, uid)?;
-    }
+    let desired: Vec<Target> = listing
+        .issues
+        .iter()
+        .map(|issue| target(issue, false))
+        .collect();
+    let record = |uid: &str| records::event(env.store, uid).ok().flatten();
+    let plan = planner::plan(&calendar.url, &desired, &existing, listing.listed, &record);
+    let recheck = |uid: &str| current(listing.plane, listing.project, env.config, uid);
+    let writer = executor::Writer {
+        client: place.caldav,
+        store: env.store,
+        now: (env.clock)(),
+    };
+    let mut writes = executor::execute(&writer, &plan, &recheck, &|| !keeper.is_lost());
     if let Some(guard) = plan.guard {
         writes.errors.push(guard);
     }
     Ok(writes)
+}
+
+/// What an issue's event should be; `fresh` when Plane was just asked.
+pub(super) fn target(issue: &Issue, fresh: bool) -> Target {
+    Target {
+        uid: uid_for(&issue.id),
+        event: ical::event_for(issue),
+        version: issue.version,
+        fresh,
+    }
+}
+
+/// The item's state as Plane has it now, by its event's UID.
+fn current(
+    plane: &PlaneClient,
+    project: &Project,
+    config: &SyncConfig,
+    uid: &str,
+) -> Result<Target, String> {
+    let gone = || Target {
+        uid: uid.to_string(),
+        event: None,
+        version: None,
+        fresh: true,
+    };
+    let Some(item_id) = item_id_of(uid) else {
+        return Ok(gone());
+    };
+    match plane.work_item(&project.id, item_id) {
+        Ok(Some(item)) => {
+            let issues = resolve(plane, project, std::slice::from_ref(&item), config)
+                .map_err(|e| e.to_string())?;
+            Ok(issues
+                .first()
+                .map(|issue| target(issue, true))
+                .unwrap_or_else(gone))
+        }
+        Ok(None) => Ok(gone()),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// Names for every state, label and assignee; looked up only when Plane
@@ -352,5 +431,6 @@ pub fn issue(
             "{}/{}/projects/{}/issues/{}/",
             config.web_url, config.plane.workspace, project.id, item.id
         ),
+        version: item.updated_at,
     }
 }

@@ -132,7 +132,7 @@ pub fn count(store: &dyn KeyValue, applied: super::Applied) -> Result<(), StoreE
         super::Applied::Created => metric_keys::EVENTS_CREATED,
         super::Applied::Updated => metric_keys::EVENTS_UPDATED,
         super::Applied::Deleted => metric_keys::EVENTS_DELETED,
-        super::Applied::Unchanged => return Ok(()),
+        super::Applied::Unchanged | super::Applied::Superseded => return Ok(()),
     };
     store.increment(key, 1).map(drop)
 }

@@ -1,16 +1,20 @@
 //! [`Http`] over `wasi:http/outgoing-handler`.
 
-use std::io::{Read, Write};
-use std::time::Duration;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::io::poll::{Pollable, poll};
+use wasip2::io::streams::StreamError;
 
 use crate::net::{Http, HttpRequest, HttpResponse, NetError, Origin};
 
 /// Largest response body read; a calendar REPORT of a few thousand events
 /// fits many times over.
-const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes asked of the response stream per read.
+const READ_CHUNK: u64 = 64 * 1024;
 
 pub struct WasiHttp;
 
@@ -37,8 +41,57 @@ fn net_error(code: ErrorCode) -> NetError {
     }
 }
 
+/// A monotonic-clock timer, in the units `wasi:clocks` takes.
+fn timer(duration: Duration) -> Pollable {
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    wasip2::clocks::monotonic_clock::subscribe_duration(nanos)
+}
+
+/// How one request waits: in slices of `every`, calling `tick` between
+/// them, and no later than `deadline`.
+struct Waiting<'a> {
+    every: Duration,
+    tick: &'a dyn Fn(),
+    deadline: Option<Instant>,
+}
+
+impl Waiting<'_> {
+    /// Blocks until `ready` is, or the deadline passes.
+    fn until(&self, ready: &Pollable) -> Result<(), NetError> {
+        loop {
+            let mut slice = self.every;
+            if let Some(deadline) = self.deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(NetError::Timeout);
+                }
+                slice = slice.min(left);
+            }
+            let timer = timer(slice);
+            if poll(&[ready, &timer]).contains(&0) {
+                return Ok(());
+            }
+            (self.tick)();
+        }
+    }
+}
+
 impl Http for WasiHttp {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
+        self.send_ticking(request, Duration::from_secs(3600), &|| {})
+    }
+
+    fn send_ticking(
+        &self,
+        request: &HttpRequest,
+        every: Duration,
+        tick: &dyn Fn(),
+    ) -> Result<HttpResponse, NetError> {
+        let waiting = Waiting {
+            every,
+            tick,
+            deadline: request.deadline,
+        };
         let origin = Origin::of(&request.url)
             .ok_or_else(|| NetError::Invalid("not an absolute URL".into()))?;
         let (scheme, authority) = origin
@@ -88,7 +141,8 @@ impl Http for WasiHttp {
                 })
         };
         let finished = OutgoingBody::finish(body, None).map_err(net_error);
-        future.subscribe().block();
+        // Dropping the future on a timeout cancels the request.
+        waiting.until(&future.subscribe())?;
         // A server may answer before reading all of the body and close the
         // connection; then the answer counts, not the failed write.
         let response = match future.get() {
@@ -107,10 +161,22 @@ impl Http for WasiHttp {
             let stream = incoming
                 .stream()
                 .map_err(|()| NetError::Connection("response body stream".into()))?;
-            stream
-                .take(MAX_RESPONSE_BYTES)
-                .read_to_end(&mut body)
-                .map_err(|err| NetError::Connection(err.to_string()))?;
+            let readable = stream.subscribe();
+            loop {
+                waiting.until(&readable)?;
+                match stream.read(READ_CHUNK) {
+                    Ok(bytes) => body.extend_from_slice(&bytes),
+                    Err(StreamError::Closed) => break,
+                    Err(StreamError::LastOperationFailed(err)) => {
+                        return Err(NetError::Connection(err.to_debug_string()));
+                    }
+                }
+                if body.len() > MAX_RESPONSE_BYTES {
+                    return Err(NetError::Connection(format!(
+                        "response body larger than {MAX_RESPONSE_BYTES} bytes"
+                    )));
+                }
+            }
         }
         Ok(HttpResponse {
             status,
@@ -120,7 +186,6 @@ impl Http for WasiHttp {
     }
 
     fn sleep(&self, duration: Duration) {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        wasip2::clocks::monotonic_clock::subscribe_duration(nanos).block();
+        timer(duration).block();
     }
 }

@@ -199,6 +199,10 @@ impl Runtime {
         }
         wasi.env(guest_env::BOOT_ID, &self.host_env.boot_id)
             .env(guest_env::SCHEDULER_TOKEN, &self.host_env.scheduler_token)
+            .env(
+                guest_env::REQUEST_TIMEOUT,
+                self.limits.request_timeout.as_secs().max(1).to_string(),
+            )
             .stdout(GuestLog(Stream::Stdout))
             .stderr(GuestLog(Stream::Stderr));
         let allowed = settings
@@ -251,6 +255,9 @@ impl Runtime {
 pub mod guest_env {
     pub const BOOT_ID: &str = "CALPLANEBOT_BOOT_ID";
     pub const SCHEDULER_TOKEN: &str = "CALPLANEBOT_SCHEDULER_TOKEN";
+    /// The request time limit in whole seconds, so the guest can keep its
+    /// own deadlines inside it.
+    pub const REQUEST_TIMEOUT: &str = "CALPLANEBOT_REQUEST_TIMEOUT_SECONDS";
 }
 
 fn describe_failure(err: &wasmtime::Error, limiter: &InstanceLimiter) -> String {

@@ -1,0 +1,273 @@
+//! An in-memory CalDAV server answering exactly what the service's client
+//! sends, with the semantics both real servers share (see the project's
+//! CalDAV notes): discovery, MKCALENDAR (409 when taken), PROPPATCH, one
+//! calendar-query REPORT, GET, conditional PUT and DELETE (412 on a failed
+//! precondition, If-Match on a missing resource included), and 409 for a
+//! UID already stored under another href. Every change is reported, so the
+//! model can check what each write replaced.
+
+use std::collections::BTreeMap;
+
+use calplanebot_guest::net::{HttpRequest, HttpResponse};
+
+pub const ORIGIN: &str = "http://dav";
+const HOME: &str = "/user/";
+
+#[derive(Default)]
+struct Calendar {
+    name: String,
+    /// href → (ETag, data)
+    events: BTreeMap<String, (String, String)>,
+}
+
+#[derive(Default)]
+pub struct FakeCalDav {
+    calendars: BTreeMap<String, Calendar>,
+    next_etag: u64,
+}
+
+/// What a request changed.
+pub enum Change {
+    Put {
+        href: String,
+        before: Option<String>,
+        after: String,
+    },
+    Delete {
+        href: String,
+        before: String,
+    },
+}
+
+fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn multistatus(responses: &str) -> HttpResponse {
+    response(
+        207,
+        &[("content-type", "application/xml")],
+        &format!(
+            r#"<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">{responses}</d:multistatus>"#
+        ),
+    )
+}
+
+fn prop_response(href: &str, props: &str) -> String {
+    format!(
+        "<d:response><d:href>{href}</d:href><d:propstat><d:prop>{props}</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+    )
+}
+
+fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `calendar path`, `event name` of an event href.
+fn split(path: &str) -> Option<(String, String)> {
+    let (calendar, name) = path.rsplit_once('/')?;
+    (!name.is_empty()).then(|| (format!("{calendar}/"), name.to_string()))
+}
+
+fn uid(data: &str) -> Option<String> {
+    calplanebot_guest::ical::read(data).uid
+}
+
+impl FakeCalDav {
+    pub fn handle(&mut self, request: &HttpRequest) -> (HttpResponse, Option<Change>) {
+        let path = request
+            .url
+            .strip_prefix(ORIGIN)
+            .unwrap_or(&request.url)
+            .to_string();
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        match request.method.as_str() {
+            "PROPFIND" if header(request, "depth") == Some("0") => (
+                multistatus(&prop_response(
+                    &path,
+                    &format!(
+                        "<d:current-user-principal><d:href>{HOME}</d:href></d:current-user-principal><c:calendar-home-set><d:href>{HOME}</d:href></c:calendar-home-set><d:resourcetype><d:collection/></d:resourcetype>"
+                    ),
+                )),
+                None,
+            ),
+            "PROPFIND" => {
+                let mut out =
+                    prop_response(HOME, "<d:resourcetype><d:collection/></d:resourcetype>");
+                for (href, calendar) in &self.calendars {
+                    out.push_str(&prop_response(
+                        href,
+                        &format!(
+                            "<d:resourcetype><d:collection/><c:calendar/></d:resourcetype><d:displayname>{}</d:displayname>",
+                            escape(&calendar.name)
+                        ),
+                    ));
+                }
+                (multistatus(&out), None)
+            }
+            "MKCALENDAR" => {
+                if self.calendars.contains_key(&path) {
+                    return (response(409, &[], ""), None);
+                }
+                let name = between(&body, "<d:displayname>", "</d:displayname>");
+                self.calendars.insert(
+                    path,
+                    Calendar {
+                        name,
+                        events: BTreeMap::new(),
+                    },
+                );
+                (response(201, &[], ""), None)
+            }
+            "PROPPATCH" => match self.calendars.get_mut(&path) {
+                Some(calendar) => {
+                    calendar.name = between(&body, "<d:displayname>", "</d:displayname>");
+                    (multistatus(&prop_response(&path, "<d:displayname/>")), None)
+                }
+                None => (response(404, &[], ""), None),
+            },
+            "REPORT" => match self.calendars.get(&path) {
+                Some(calendar) => {
+                    let mut out = String::new();
+                    for (name, (etag, data)) in &calendar.events {
+                        out.push_str(&prop_response(
+                            &format!("{path}{name}"),
+                            &format!(
+                                "<d:getetag>{}</d:getetag><c:calendar-data>{}</c:calendar-data>",
+                                escape(etag),
+                                escape(data)
+                            ),
+                        ));
+                    }
+                    (multistatus(&out), None)
+                }
+                None => (response(404, &[], ""), None),
+            },
+            "GET" => match self.event(&path) {
+                Some((etag, data)) => (
+                    response(
+                        200,
+                        &[("etag", &etag), ("content-type", "text/calendar")],
+                        &data,
+                    ),
+                    None,
+                ),
+                None => (response(404, &[], ""), None),
+            },
+            "PUT" => self.put(&path, request, body),
+            "DELETE" => self.delete(&path, request),
+            _ => (response(405, &[], ""), None),
+        }
+    }
+
+    fn event(&self, path: &str) -> Option<(String, String)> {
+        let (calendar, name) = split(path)?;
+        self.calendars.get(&calendar)?.events.get(&name).cloned()
+    }
+
+    fn precondition_holds(current: Option<&(String, String)>, request: &HttpRequest) -> bool {
+        if header(request, "if-none-match") == Some("*") && current.is_some() {
+            return false;
+        }
+        match header(request, "if-match") {
+            None => true,
+            Some("*") => current.is_some(),
+            Some(etag) => current.is_some_and(|(have, _)| have == etag),
+        }
+    }
+
+    fn put(
+        &mut self,
+        path: &str,
+        request: &HttpRequest,
+        body: String,
+    ) -> (HttpResponse, Option<Change>) {
+        let Some((calendar, name)) = split(path) else {
+            return (response(400, &[], ""), None);
+        };
+        let Some(cal) = self.calendars.get_mut(&calendar) else {
+            return (response(409, &[], ""), None);
+        };
+        let current = cal.events.get(&name).cloned();
+        if !Self::precondition_holds(current.as_ref(), request) {
+            return (response(412, &[], ""), None);
+        }
+        let new_uid = uid(&body);
+        let taken = cal
+            .events
+            .iter()
+            .any(|(other, (_, data))| *other != name && uid(data) == new_uid);
+        if taken {
+            // RFC 4791 §5.3.2.1 no-uid-conflict (Radicale's answer).
+            return (response(409, &[], ""), None);
+        }
+        self.next_etag += 1;
+        let etag = format!("\"{}\"", self.next_etag);
+        cal.events.insert(name, (etag.clone(), body.clone()));
+        let status = if current.is_some() { 204 } else { 201 };
+        let change = Change::Put {
+            href: path.to_string(),
+            before: current.map(|(_, data)| data),
+            after: body,
+        };
+        (response(status, &[("etag", &etag)], ""), Some(change))
+    }
+
+    fn delete(&mut self, path: &str, request: &HttpRequest) -> (HttpResponse, Option<Change>) {
+        let Some((calendar, name)) = split(path) else {
+            return (response(400, &[], ""), None);
+        };
+        let Some(cal) = self.calendars.get_mut(&calendar) else {
+            return (response(404, &[], ""), None);
+        };
+        let Some(current) = cal.events.get(&name).cloned() else {
+            return (response(404, &[], ""), None);
+        };
+        if !Self::precondition_holds(Some(&current), request) {
+            return (response(412, &[], ""), None);
+        }
+        cal.events.remove(&name);
+        let change = Change::Delete {
+            href: path.to_string(),
+            before: current.1,
+        };
+        (response(204, &[], ""), Some(change))
+    }
+
+    /// Every event in every calendar: (href, data).
+    pub fn all_events(&self) -> Vec<(String, String)> {
+        self.calendars
+            .iter()
+            .flat_map(|(path, calendar)| {
+                calendar
+                    .events
+                    .iter()
+                    .map(move |(name, (_, data))| (format!("{path}{name}"), data.clone()))
+            })
+            .collect()
+    }
+}
+
+fn between(text: &str, start: &str, end: &str) -> String {
+    text.split_once(start)
+        .and_then(|(_, rest)| rest.split_once(end))
+        .map(|(inside, _)| inside.to_string())
+        .unwrap_or_default()
+}
