@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 pub struct CountingProxy {
     pub addr: SocketAddr,
     counts: Arc<Mutex<BTreeMap<String, u32>>>,
+    puts: Arc<Mutex<Vec<String>>>,
     down: Arc<AtomicBool>,
 }
 
@@ -28,14 +29,24 @@ const HOP_BY_HOP: &[&str] = &[
 impl CountingProxy {
     pub fn start(upstream_port: u16) -> CountingProxy {
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let puts = Arc::new(Mutex::new(Vec::new()));
         let down = Arc::new(AtomicBool::new(false));
-        let (c, d) = (counts.clone(), down.clone());
+        let seen = Seen {
+            counts: counts.clone(),
+            puts: puts.clone(),
+        };
+        let d = down.clone();
         let admit_down = down.clone();
         let addr = crate::loopback_server::spawn(
             move || !admit_down.load(Ordering::SeqCst),
-            move |request| forward(request, upstream_port, c.clone(), d.clone()),
+            move |request| forward(request, upstream_port, seen.clone(), d.clone()),
         );
-        CountingProxy { addr, counts, down }
+        CountingProxy {
+            addr,
+            counts,
+            puts,
+            down,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -64,6 +75,12 @@ impl CountingProxy {
 
     pub fn reset(&self) {
         self.counts.lock().unwrap().clear();
+        self.puts.lock().unwrap().clear();
+    }
+
+    /// The bodies of the PUTs since the last reset, in order.
+    pub fn put_bodies(&self) -> Vec<String> {
+        self.puts.lock().unwrap().clone()
     }
 
     /// While down, connections are closed without an answer.
@@ -72,10 +89,17 @@ impl CountingProxy {
     }
 }
 
+/// What the proxy keeps of the requests it forwards.
+#[derive(Clone)]
+struct Seen {
+    counts: Arc<Mutex<BTreeMap<String, u32>>>,
+    puts: Arc<Mutex<Vec<String>>>,
+}
+
 async fn forward(
     request: hyper::Request<hyper::body::Incoming>,
     upstream_port: u16,
-    counts: Arc<Mutex<BTreeMap<String, u32>>>,
+    seen: Seen,
     down: Arc<AtomicBool>,
 ) -> hyper::Response<Full<Bytes>> {
     let failure = |status: u16| {
@@ -86,7 +110,8 @@ async fn forward(
     if down.load(Ordering::SeqCst) {
         return failure(503);
     }
-    *counts
+    *seen
+        .counts
         .lock()
         .unwrap()
         .entry(request.method().to_string())
@@ -95,6 +120,12 @@ async fn forward(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return failure(400);
     };
+    if parts.method == hyper::Method::PUT {
+        seen.puts
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&body).into_owned());
+    }
     let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await else {
         return failure(502);
     };

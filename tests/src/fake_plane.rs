@@ -67,6 +67,10 @@ struct Data {
     requests: u32,
     throttled: u32,
     next_sequence: i64,
+    /// How long every answer takes (a slow Plane).
+    delay: Duration,
+    /// Requests still to be answered `500` (Plane failing for a while).
+    failures: u32,
 }
 
 #[derive(Clone)]
@@ -114,7 +118,16 @@ impl FakePlane {
         let shared = data.clone();
         let addr = crate::loopback_server::spawn(
             || true,
-            move |request| std::future::ready(respond(&shared, request)),
+            move |request| {
+                let shared = shared.clone();
+                async move {
+                    let delay = shared.lock().unwrap().delay;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    respond(&shared, request)
+                }
+            },
         );
         FakePlane { addr, data }
     }
@@ -255,6 +268,16 @@ impl FakePlane {
         })
     }
 
+    /// Every answer from now on takes `delay`.
+    pub fn set_delay(&self, delay: Duration) {
+        self.with(|d| d.delay = delay)
+    }
+
+    /// The next `count` requests get `500`, as from a Plane that is failing.
+    pub fn fail_next(&self, count: u32) {
+        self.with(|d| d.failures = count)
+    }
+
     pub fn requests(&self) -> u32 {
         self.with(|d| d.requests)
     }
@@ -315,6 +338,13 @@ fn respond(
             return json_response(403, &json!({"detail": "Given API token is not valid"}));
         }
         Some(_) => {}
+    }
+    if d.failures > 0 {
+        d.failures -= 1;
+        return json_response(
+            500,
+            &json!({"error": "Something went wrong please try again later"}),
+        );
     }
     // Sliding window per key.
     let now = Instant::now();

@@ -8,4 +8,5 @@ pub mod fake_plane;
 pub mod host;
 pub mod loopback_server;
 pub mod plane_json;
+pub mod webhook_delivery;
 pub mod world;

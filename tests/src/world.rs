@@ -29,6 +29,11 @@ impl World {
     }
 
     pub fn start_with(kind: Kind, extra: &[(&str, &str)]) -> World {
+        Self::start_with_args(kind, extra, &[])
+    }
+
+    /// With extra `calplanebot serve` options.
+    pub fn start_with_args(kind: Kind, extra: &[(&str, &str)], args: &[&str]) -> World {
         let plane = FakePlane::start();
         let caldav = CalDavServer::start(kind).expect("CalDAV server starts");
         let proxy = CountingProxy::start(caldav.port);
@@ -45,6 +50,9 @@ impl World {
             .env("RATE_LIMIT_SYNC_PER_HOUR", "10000");
         for (key, value) in extra {
             options = options.env(key, *value);
+        }
+        for arg in args {
+            options = options.arg(*arg);
         }
         let dir = test_dir("sync");
         let host = Host::start(dir.path(), &options).expect("host starts");

@@ -8,51 +8,9 @@ use std::time::Duration;
 use calplanebot_tests::fake_plane::WORKSPACE;
 use calplanebot_tests::host::client;
 use calplanebot_tests::plane_json::{dumps, sign};
+use calplanebot_tests::webhook_delivery::{SECRET, ce_body, deliver, post, world};
 use calplanebot_tests::world::{World, property};
 use serde_json::{Value, json};
-
-const SECRET: &str = "whsec-test";
-
-fn world(extra: &[(&str, &str)]) -> World {
-    let mut env = vec![
-        ("PLANE_WEBHOOK_SECRET", SECRET),
-        ("RATE_LIMIT_WEBHOOKS_PER_MINUTE", "10000"),
-    ];
-    env.extend_from_slice(extra);
-    World::start(&env)
-}
-
-fn ce_body(action: &str, data: Value) -> Vec<u8> {
-    dumps(&json!({
-        "event": "issue", "action": action, "webhook_id": "wh-1", "workspace_id": "ws-uuid",
-        "data": data, "activity": {"field": "name", "actor": {"id": "user-ada"}}
-    }))
-}
-
-fn post(
-    world: &World,
-    body: &[u8],
-    signature: Option<&str>,
-) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut request = client()
-        .post(world.host().url("/webhooks/plane"))
-        .header("content-type", "application/json")
-        .header("user-agent", "Autopilot")
-        .body(body.to_vec());
-    if let Some(signature) = signature {
-        request = request.header("x-plane-signature", signature);
-    }
-    let response = request.send().unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, response.json().unwrap_or(Value::Null), headers)
-}
-
-fn deliver(world: &World, action: &str, data: Value) -> (u16, Value) {
-    let body = ce_body(action, data);
-    let (status, json, _) = post(world, &body, Some(&sign(SECRET, &body)));
-    (status, json)
-}
 
 #[test]
 fn signed_changes_reach_the_calendar_at_most_once_each() {
