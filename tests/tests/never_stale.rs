@@ -280,3 +280,31 @@ fn a_webhook_meeting_a_slow_plane_is_queued_within_the_request_limit() {
             .ends_with("Fetched later")
     );
 }
+
+#[test]
+fn a_delivery_claiming_a_version_from_the_future_cannot_freeze_an_event() {
+    let w = world(&[]);
+    let project = w.plane.add_project("Website", "WEB");
+    let item = w.plane.add_item(&project, "Real name", Some("2026-05-01"));
+    w.sync();
+    // A forged (or wildly mis-clocked) delivery: it is applied, but its
+    // version counts as unknown, so it outranks nothing.
+    let mut forged = w.plane.webhook_data(&item);
+    forged["name"] = json!("Forged name");
+    forged["updated_at"] = json!("2999-01-01T00:00:00.000000Z");
+    let (status, body) = deliver(&w, "updated", forged);
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("updated")),
+        "{body}"
+    );
+    let event = w.event_of(&project, &item).unwrap();
+    assert!(
+        property(&event, "X-CALPLANEBOT-UPDATED-AT").is_none(),
+        "{event}"
+    );
+    // Plane's own listing puts the item back as it is.
+    let status = w.sync();
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert!(summary(&w, &project, &item).unwrap().ends_with("Real name"));
+}

@@ -163,7 +163,7 @@ fn apply_item(
                 action: change.as_str().to_string(),
                 data: data.clone(),
                 received_at: ctx.now,
-                version: sync::version_in(data),
+                version: sync::version_in(data, ctx.now),
             },
         )?;
         println!("WARN Webhook for {id} queued: {reason}");

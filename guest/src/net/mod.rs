@@ -52,6 +52,17 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    pub fn new(status: u16, headers: &[(&str, &str)], body: &str) -> Self {
+        HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         crate::http::header_value(&self.headers, name)
     }
@@ -147,13 +158,6 @@ pub mod scripted {
     }
 
     pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        HttpResponse::new(status, headers, body)
     }
 }

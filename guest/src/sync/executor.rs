@@ -415,6 +415,24 @@ mod tests {
         .0
     }
 
+    fn update_of_v1(target: Target) -> Action {
+        Action::Update {
+            url: URL.into(),
+            etag: Some("\"v1\"".into()),
+            target,
+            confirm: false,
+        }
+    }
+
+    fn deletion_of_v1() -> Action {
+        Action::Delete {
+            url: URL.into(),
+            etag: Some("\"v1\"".into()),
+            uid: uid_for("a"),
+            confirm: true,
+        }
+    }
+
     fn header<'a>(request: &'a crate::net::HttpRequest, name: &str) -> Option<&'a str> {
         request
             .headers
@@ -435,16 +453,8 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
         });
-        let (outcome, store) = run_with(
-            &http,
-            Action::Update {
-                url: URL.into(),
-                etag: Some("\"v1\"".into()),
-                target: target("mine"),
-                confirm: false,
-            },
-            &|_| Ok(target("mine")),
-        );
+        let (outcome, store) =
+            run_with(&http, update_of_v1(target("mine")), &|_| Ok(target("mine")));
         assert_eq!(outcome.updated, 1);
         assert!(outcome.errors.is_empty());
         let requests = http.requests.borrow();
@@ -467,12 +477,7 @@ mod tests {
         });
         let (outcome, _) = run_with(
             &http,
-            Action::Update {
-                url: URL.into(),
-                etag: Some("\"v1\"".into()),
-                target: target("stale listing"),
-                confirm: false,
-            },
+            update_of_v1(target("stale listing")),
             // Plane cannot be reached: the version alone decides.
             &|_| Err("unreachable".into()),
         );
@@ -493,16 +498,9 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
         });
-        let (outcome, _) = run_with(
-            &http,
-            Action::Update {
-                url: URL.into(),
-                etag: Some("\"v1\"".into()),
-                target: target("listed"),
-                confirm: false,
-            },
-            &|_| Ok(target_at("current", "2026-01-04T00:00:00Z")),
-        );
+        let (outcome, _) = run_with(&http, update_of_v1(target("listed")), &|_| {
+            Ok(target_at("current", "2026-01-04T00:00:00Z"))
+        });
         assert_eq!(outcome.updated, 1);
     }
 
@@ -512,27 +510,15 @@ mod tests {
             assert_eq!(request.method, "PUT", "never deleted");
             Ok(response(204, &[], ""))
         });
-        let (outcome, _) = run_with(
-            &http,
-            Action::Delete {
-                url: URL.into(),
-                etag: Some("\"v1\"".into()),
-                uid: uid_for("a"),
-                confirm: true,
-            },
-            &|_| Ok(target("created after the listing")),
-        );
+        let (outcome, _) = run_with(&http, deletion_of_v1(), &|_| {
+            Ok(target("created after the listing"))
+        });
         assert_eq!(outcome.updated, 1);
 
         let http = ScriptedHttp::new(|_, _| panic!("nothing sent when Plane cannot say"));
         let (outcome, _) = run_with(
             &http,
-            Action::Delete {
-                url: URL.into(),
-                etag: Some("\"v1\"".into()),
-                uid: uid_for("a"),
-                confirm: true,
-            },
+            deletion_of_v1(),
             &|_| Err("Plane unreachable".into()),
         );
         assert_eq!(outcome.deleted, 0);
@@ -548,16 +534,7 @@ mod tests {
             version: None,
             fresh: true,
         };
-        let (outcome, store) = run_with(
-            &http,
-            Action::Delete {
-                url: URL.into(),
-                etag: Some("\"v1\"".into()),
-                uid: uid_for("a"),
-                confirm: true,
-            },
-            &|_| Ok(gone.clone()),
-        );
+        let (outcome, store) = run_with(&http, deletion_of_v1(), &|_| Ok(gone.clone()));
         assert_eq!(outcome.deleted, 1);
         assert!(
             records::event(&store, &uid_for("a"))
@@ -665,15 +642,7 @@ mod tests {
                 _ => response(200, &[("etag", "\"again\"")], &theirs),
             })
         });
-        let outcome = run(
-            &http,
-            Action::Update {
-                url: URL.into(),
-                etag: Some("\"v1\"".into()),
-                target: target("mine"),
-                confirm: false,
-            },
-        );
+        let outcome = run(&http, update_of_v1(target("mine")));
         assert_eq!(outcome.errors.len(), 1);
         assert!(http.requests.borrow().len() <= 2 * MAX_ROUNDS);
     }

@@ -123,11 +123,20 @@ fn is_hidden(data: &Value) -> bool {
             .unwrap_or(false)
 }
 
-/// The item's `updated_at` in a webhook's `data`, when it has one.
-pub fn version_in(data: &Value) -> Option<DateTime<Utc>> {
+/// How far ahead of this service's clock a delivered `updated_at` may be
+/// (clock skew between Plane and this service).
+const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The item's `updated_at` in a webhook's `data`, when it has a plausible
+/// one. A delivery's version is a claim: one from the future (a forged
+/// unsigned webhook, or a wildly wrong clock) would otherwise outrank every
+/// real change of the item, the full sync's included, so it counts as
+/// unknown.
+pub fn version_in(data: &Value, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     data.get("updated_at")
         .and_then(Value::as_str)
         .and_then(parse_version)
+        .filter(|version| *version <= now + MAX_CLOCK_SKEW)
 }
 
 pub fn apply_change(
@@ -140,7 +149,7 @@ pub fn apply_change(
     let credentials = env.config.credentials();
     let clients = Clients::new(env, &credentials);
     let uid = uid_for(item_id);
-    let version = version_in(data);
+    let version = version_in(data, (env.clock)());
     let removal = matches!(change, Change::Deleted | Change::Archived) || is_hidden(data);
     // A removal without a version may be a retried delivery older than
     // the item's current state: unless Plane cannot be asked (CE deletions
@@ -152,12 +161,14 @@ pub fn apply_change(
     let record = records::event(env.store, &uid)?;
     // The event was removed for an item Plane no longer had: a delivery
     // from before that must not bring it back, so Plane is asked.
-    let gone_before = record
-        .as_ref()
-        .is_some_and(|r| r.is_removed() && r.version.is_none());
+    let gone_before = record.as_ref().is_some_and(EventRecord::is_deletion);
     let given = WorkItem::from_json(data)
         .ok()
-        .filter(|_| !removal && !gone_before && is_complete(data));
+        .filter(|_| !removal && !gone_before && is_complete(data))
+        .map(|item| WorkItem {
+            updated_at: version,
+            ..item
+        });
     let fetched = given.is_none();
     let item = match given {
         Some(item) => Some(item),

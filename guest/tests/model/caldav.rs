@@ -40,14 +40,7 @@ pub enum Change {
 }
 
 fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.as_bytes().to_vec(),
-    }
+    HttpResponse::new(status, headers, body)
 }
 
 fn escape(text: &str) -> String {
