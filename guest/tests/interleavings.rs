@@ -16,8 +16,10 @@
 //! `processed` shows that change on the calendar without another sync;
 //! after one more sync the calendars equal Plane and the queue is empty.
 //!
-//! `CALPLANEBOT_MODEL_SEEDS=N` runs N seeds (default 40);
-//! `CALPLANEBOT_MODEL_SEED=S` runs seed S alone.
+//! `CALPLANEBOT_MODEL_SEEDS=N` runs seeds 1 to N (default 40) and the
+//! seeds that once found a bug; `CALPLANEBOT_MODEL_SEED=S` runs seed S
+//! alone; `CALPLANEBOT_MODEL_TRACE=1` prints every CalDAV request and
+//! webhook answer.
 
 mod model;
 
@@ -666,7 +668,11 @@ fn seeds() -> Vec<u64> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
-    (1..=count).collect()
+    // Seeds that once found a bug, kept so that it stays found.
+    let found: [u64; 13] = [
+        478, 633, 1098, 1160, 1316, 1547, 1741, 1881, 2209, 2316, 2351, 2767, 4172,
+    ];
+    (1..=count).chain(found).collect()
 }
 
 #[test]

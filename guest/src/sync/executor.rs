@@ -128,10 +128,11 @@ pub fn execute(
         let written = if removal {
             writer.write(url, &target, known, &on_conflict)
         } else {
-            // A second copy: the item's own event and record stay.
+            // A second copy: the item's own event and record stay, and a
+            // conflict on it is no reason to write the item there.
             writer
-                .apply(url, &target, known, &on_conflict)
-                .map(|(applied, _)| applied)
+                .apply(url, &target, known, &|| None)
+                .map(|(applied, _, _)| applied)
                 .map_err(WriteError::from)
         };
         match written {
@@ -209,13 +210,17 @@ impl Writer<'_> {
         mut known: Known,
         on_conflict: &dyn Fn() -> Option<Target>,
     ) -> Result<Applied, WriteError> {
+        let mut target = target.clone();
         for _ in 0..MAX_ROUNDS {
             let seen = records::read_event(self.store, &target.uid)?;
             let deleted = seen.record.as_ref().is_some_and(EventRecord::is_deletion);
-            if seen.record.as_ref().is_some_and(|r| outranks(r, target)) {
+            if seen.record.as_ref().is_some_and(|r| outranks(r, &target)) {
                 return Ok(Applied::Superseded);
             }
-            let (applied, etag) = self.apply(url, target, known, on_conflict)?;
+            let (applied, etag, written) = self.apply(url, &target, known, on_conflict)?;
+            // After a conflict, what was written is Plane's answer, not
+            // what this writer came with: that is what the record says.
+            target = written;
             let mine = match (applied, &target.event) {
                 (Applied::Superseded, _) => return Ok(applied),
                 (_, Some(event)) => {
@@ -230,7 +235,7 @@ impl Writer<'_> {
             }
             let now = records::read_event(self.store, &target.uid)?.record;
             match now {
-                Some(theirs) if outranks(&theirs, target) => {
+                Some(theirs) if outranks(&theirs, &target) => {
                     // Their removal may have looked before this write landed.
                     if theirs.is_removed() && target.event.is_some() {
                         let removal = Target {
@@ -240,6 +245,17 @@ impl Writer<'_> {
                         };
                         self.apply(url, &removal, Known::Version(etag), &|| None)?;
                     }
+                    return Ok(Applied::Superseded);
+                }
+                // A removal for an item Plane did not have, while someone
+                // wrote it meanwhile: who asked Plane last is not known, so
+                // the event stays and the next full sync settles it (it may
+                // linger; a current event must not be deleted).
+                Some(theirs)
+                    if target.event.is_none()
+                        && target.version.is_none()
+                        && !theirs.is_removed() =>
+                {
                     return Ok(Applied::Superseded);
                 }
                 // An older or equal write was recorded meanwhile, and may
@@ -256,15 +272,15 @@ impl Writer<'_> {
     /// Makes the event at `url` be `target`'s (or absent), starting from
     /// what is `known` about it, never replacing a newer version of the
     /// item. `on_conflict` may return the item's state afresh from Plane
-    /// after a 412. Returns what was done and the new ETag when the server
-    /// sent one.
+    /// after a 412. Returns what was done, the new ETag when the server sent
+    /// one, and the state written (Plane's answer after a conflict).
     pub fn apply(
         &self,
         url: &str,
         target: &Target,
         mut known: Known,
         on_conflict: &dyn Fn() -> Option<Target>,
-    ) -> Result<(Applied, Option<String>), CalDavError> {
+    ) -> Result<(Applied, Option<String>, Target), CalDavError> {
         let mut target = target.clone();
         let render = |target: &Target| {
             target
@@ -284,7 +300,7 @@ impl Writer<'_> {
             known = match (ics.as_deref(), known) {
                 (Some(body), Known::Absent) => {
                     match self.client.put(url, body, &Precondition::Absent)? {
-                        WriteOutcome::Done { etag } => return Ok((Applied::Created, etag)),
+                        WriteOutcome::Done { etag } => return Ok((Applied::Created, etag, target)),
                         WriteOutcome::PreconditionFailed | WriteOutcome::NotFound => {
                             conflict(&mut target, &mut ics)
                         }
@@ -297,22 +313,22 @@ impl Writer<'_> {
                         None => Precondition::Matches("*".into()),
                     };
                     match self.client.put(url, body, &condition)? {
-                        WriteOutcome::Done { etag } => return Ok((Applied::Updated, etag)),
+                        WriteOutcome::Done { etag } => return Ok((Applied::Updated, etag, target)),
                         WriteOutcome::PreconditionFailed => conflict(&mut target, &mut ics),
                         WriteOutcome::NotFound => Known::Absent,
                     }
                 }
                 (None, Known::Version(etag)) => match self.client.delete(url, etag.as_deref())? {
-                    WriteOutcome::Done { .. } => return Ok((Applied::Deleted, None)),
-                    WriteOutcome::NotFound => return Ok((Applied::Unchanged, None)),
+                    WriteOutcome::Done { .. } => return Ok((Applied::Deleted, None, target)),
+                    WriteOutcome::NotFound => return Ok((Applied::Unchanged, None, target)),
                     WriteOutcome::PreconditionFailed => conflict(&mut target, &mut ics),
                 },
-                (None, Known::Absent) => return Ok((Applied::Unchanged, None)),
+                (None, Known::Absent) => return Ok((Applied::Unchanged, None, target)),
                 (_, Known::Unknown) => {
                     let remote = self.client.get(url)?;
                     let stored = remote.as_ref().map(|r| read(&r.data));
                     if self.is_superseded(&target, stored.as_ref()) {
-                        return Ok((Applied::Superseded, remote.and_then(|r| r.etag)));
+                        return Ok((Applied::Superseded, remote.and_then(|r| r.etag), target));
                     }
                     match (remote, stored) {
                         (None, _) => Known::Absent,
@@ -325,7 +341,7 @@ impl Writer<'_> {
                                     want.content_hash() == have.content_hash()
                                 });
                             if same {
-                                return Ok((Applied::Unchanged, remote.etag));
+                                return Ok((Applied::Unchanged, remote.etag, target));
                             }
                             Known::Version(remote.etag)
                         }
@@ -498,10 +514,15 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
         });
-        let (outcome, _) = run_with(&http, update_of_v1(target("listed")), &|_| {
+        let (outcome, store) = run_with(&http, update_of_v1(target("listed")), &|_| {
             Ok(target_at("current", "2026-01-04T00:00:00Z"))
         });
         assert_eq!(outcome.updated, 1);
+        // The record tells what was written: Plane's answer, not the listing.
+        let record = records::event(&store, &uid_for("a")).unwrap().unwrap();
+        assert_eq!(record.version, parse_version("2026-01-04T00:00:00Z"));
+        let current = target_at("current", "2026-01-04T00:00:00Z");
+        assert_eq!(record.hash, current.event.map(|e| e.content_hash()));
     }
 
     #[test]

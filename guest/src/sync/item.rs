@@ -67,6 +67,12 @@ impl From<CalDavError> for ItemError {
 impl From<executor::WriteError> for ItemError {
     fn from(err: executor::WriteError) -> Self {
         match err {
+            // Other writers kept changing the event or its record: worth
+            // another try later, not an error Plane would never retry.
+            executor::WriteError::CalDav(CalDavError::Status { status: 412, .. })
+            | executor::WriteError::Store(StoreError::Other(_)) => {
+                ItemError::Unreachable(format!("busy: {err}"))
+            }
             executor::WriteError::CalDav(err) => err.into(),
             executor::WriteError::Store(err) => err.into(),
         }
@@ -177,6 +183,11 @@ pub fn apply_change(
     let Some(item) = item else {
         // Plane hides it (deleted, archived or a draft) now, whatever the
         // delivery's version: removed at a version unknown but current.
+        // Unless someone wrote the event while Plane was asked: then which
+        // answer is newer is not known, and the next full sync settles it.
+        if fetched && records::event(env.store, &uid)? != record {
+            return Ok(Applied::Superseded);
+        }
         return remove(env, &clients, &uid, Some(project_id), None);
     };
     let project = project(env, &clients, project_id)?;
@@ -287,11 +298,11 @@ fn upsert(
     let hash = event.content_hash();
     let here = record.filter(|r| r.url.as_deref().is_some_and(|u| u.starts_with(&calendar)));
     let (url, known) = match here {
+        // The same content as the service last wrote there: most likely a
+        // duplicate delivery. One GET makes sure (another writer may have
+        // landed since, or a removal have half-finished) instead of a PUT.
         Some(record) if record.hash.as_deref() == Some(hash.as_str()) => {
-            let url = record.url.clone().unwrap_or_default();
-            let remembered = EventRecord::written(&url, record.etag, hash, target.version);
-            records::remember_event(env.store, &target.uid, &remembered)?;
-            return Ok(Applied::Unchanged);
+            (record.url.unwrap_or_default(), Known::Unknown)
         }
         Some(record) => (record.url.unwrap_or_default(), Known::Version(record.etag)),
         None if change == Change::Created => (event_url(&calendar, &target.uid), Known::Absent),

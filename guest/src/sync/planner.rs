@@ -8,6 +8,7 @@
 //! are decided from a listing that may be minutes old, so those actions ask
 //! Plane about the single item before they are carried out.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -109,8 +110,16 @@ pub fn plan(
         let Some(uid) = event.stored.uid.as_deref().filter(|uid| is_owned_uid(uid)) else {
             continue;
         };
-        if owned.insert(uid, event).is_some() {
-            duplicates.push(event);
+        match owned.entry(uid) {
+            Entry::Vacant(slot) => {
+                slot.insert(event);
+            }
+            // Two copies of one UID: the one where the service puts it
+            // stays, the other goes.
+            Entry::Occupied(mut slot) if event.url == event_url(calendar_url, uid) => {
+                duplicates.push(slot.insert(event));
+            }
+            Entry::Occupied(_) => duplicates.push(event),
         }
     }
     let mut result = Plan::default();
@@ -433,17 +442,16 @@ mod tests {
         let wanted = target("a", "A");
         let mut copy = existing(&wanted);
         copy.url = "http://dav/cal/copy.ics".into();
-        let plan = plan(
-            CAL,
-            std::slice::from_ref(&wanted),
-            &[existing(&wanted), copy],
-            1,
-            &no_record,
-        );
-        assert_eq!(plan.actions.len(), 1);
-        assert!(
-            matches!(&plan.actions[0], Action::Delete { url, confirm: false, .. } if url == "http://dav/cal/copy.ics")
-        );
+        for found in [
+            [existing(&wanted), copy.clone()],
+            [copy.clone(), existing(&wanted)],
+        ] {
+            let plan = plan(CAL, std::slice::from_ref(&wanted), &found, 1, &no_record);
+            assert_eq!(plan.actions.len(), 1, "{found:?}");
+            assert!(
+                matches!(&plan.actions[0], Action::Delete { url, confirm: false, .. } if url == "http://dav/cal/copy.ics")
+            );
+        }
     }
 
     #[test]
