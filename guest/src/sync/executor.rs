@@ -71,57 +71,44 @@ pub fn execute(
         }
         // `removal` is false for a second copy of an event, whose removal
         // is not the item's.
-        let (url, target, known, removal) = match action {
+        let (url, target, known, confirm, removal) = match action {
             Action::Create {
                 url,
                 target,
                 confirm,
-            } => match confirmed(target, *confirm, recheck) {
-                Ok(target) => (url, target, Known::Absent, true),
-                Err(err) => {
-                    outcome.errors.push(err);
-                    continue;
-                }
-            },
+            } => (url, target.clone(), Known::Absent, *confirm, true),
             Action::Update {
                 url,
                 etag,
                 target,
                 confirm,
-            } => match confirmed(target, *confirm, recheck) {
-                Ok(target) => (url, target, Known::Version(etag.clone()), true),
-                Err(err) => {
-                    outcome.errors.push(err);
-                    continue;
-                }
-            },
+            } => (
+                url,
+                target.clone(),
+                Known::Version(etag.clone()),
+                *confirm,
+                true,
+            ),
             Action::Delete {
                 url,
                 etag,
                 uid,
-                confirm: true,
-            } => match recheck(uid) {
-                Ok(fresh) => (url, fresh, Known::Version(etag.clone()), true),
-                Err(err) => {
-                    outcome.errors.push(format!(
-                        "{uid} not deleted: Plane could not confirm it is gone ({err})"
-                    ));
-                    continue;
-                }
-            },
-            Action::Delete {
-                url,
-                etag,
-                uid,
-                confirm: false,
+                confirm,
             } => {
-                let copy = Target {
+                let gone = Target {
                     uid: uid.clone(),
                     event: None,
                     version: None,
                     fresh: false,
                 };
-                (url, copy, Known::Version(etag.clone()), false)
+                (url, gone, Known::Version(etag.clone()), *confirm, *confirm)
+            }
+        };
+        let target = match confirmed(&target, confirm, recheck) {
+            Ok(target) => target,
+            Err(err) => {
+                outcome.errors.push(err);
+                continue;
             }
         };
         let on_conflict = || recheck(&target.uid).ok();
@@ -153,11 +140,15 @@ fn confirmed(target: &Target, confirm: bool, recheck: &Recheck) -> Result<Target
     if !confirm {
         return Ok(target.clone());
     }
-    recheck(&target.uid).map_err(|err| {
-        format!(
+    recheck(&target.uid).map_err(|err| match target.event {
+        Some(_) => format!(
             "{} not written: Plane could not confirm the item exists ({err})",
             target.uid
-        )
+        ),
+        None => format!(
+            "{} not deleted: Plane could not confirm it is gone ({err})",
+            target.uid
+        ),
     })
 }
 

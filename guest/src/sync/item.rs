@@ -16,7 +16,7 @@ use super::records::{self, EventRecord};
 use super::run::{resolve, target};
 use super::status;
 use crate::caldav::{CalDavClient, CalDavError, Credentials};
-use crate::ical::{is_older, parse_version, uid_for};
+use crate::ical::{parse_version, uid_for};
 use crate::plane::{PlaneClient, PlaneError, Project, WorkItem};
 use crate::store::StoreError;
 use crate::webhook::Change;
@@ -288,12 +288,6 @@ fn upsert(
     let Some(event) = &target.event else {
         return Err(ItemError::Missing("data.target_date"));
     };
-    if record
-        .as_ref()
-        .is_some_and(|r| is_older(target.version, r.version))
-    {
-        return Ok(Applied::Superseded);
-    }
     let calendar = calendar(env, clients, project)?;
     let hash = event.content_hash();
     let here = record.filter(|r| r.url.as_deref().is_some_and(|u| u.starts_with(&calendar)));
@@ -323,12 +317,6 @@ fn remove(
     version: Option<DateTime<Utc>>,
 ) -> Result<Applied, ItemError> {
     let record = records::event(env.store, uid)?;
-    if record
-        .as_ref()
-        .is_some_and(|r| is_older(version, r.version))
-    {
-        return Ok(Applied::Superseded);
-    }
     let mapped = match project_id {
         Some(id) => calendars::mapped(env.store, id)?
             .into_iter()
