@@ -26,6 +26,9 @@ const MAX_WEBHOOK_BUDGET: Duration = Duration::from_secs(10);
 
 const DEFAULT_INTERVAL_SECONDS: u64 = 300;
 const DEFAULT_PAGE_SIZE: u32 = 100;
+/// `SYNC_MAX_DELETE_PERCENT`: the share of a calendar's events one sync may
+/// delete (when more than a few) before it withholds the deletions.
+const DEFAULT_MAX_DELETE_PERCENT: u8 = 50;
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -43,6 +46,7 @@ pub struct SyncConfig {
     pub caldav_password: String,
     pub caldav_digest: bool,
     pub lease_ttl: chrono::Duration,
+    pub max_delete_percent: u8,
 }
 
 impl SyncConfig {
@@ -170,6 +174,18 @@ impl Config {
             ));
         }
         let base_url = base_url.trim_end_matches('/').to_string();
+        // The slug is part of every Plane request path.
+        if !crate::plane::is_valid_id(&workspace) {
+            return Err(format!(
+                "PLANE_WORKSPACE_SLUG {workspace:?} is not a workspace slug (letters, digits, - and _ only, as in the workspace's URL)"
+            ));
+        }
+        let max_delete_percent = match self.get("SYNC_MAX_DELETE_PERCENT") {
+            None => DEFAULT_MAX_DELETE_PERCENT,
+            Some(value) => value.parse::<u8>().ok().filter(|&v| v <= 100).ok_or_else(|| {
+                format!("SYNC_MAX_DELETE_PERCENT must be a whole number from 0 to 100, not {value:?}")
+            })?,
+        };
         Ok(SyncConfig {
             web_url: self
                 .get("PLANE_WEB_URL")
@@ -192,6 +208,7 @@ impl Config {
                 .get("CALDAV_AUTH_TYPE")
                 .is_some_and(|t| t.eq_ignore_ascii_case("digest")),
             lease_ttl: self.lease_ttl(),
+            max_delete_percent,
         })
     }
 }
@@ -214,6 +231,35 @@ mod tests {
     }
 
     #[test]
+    fn invalid_values_are_named_not_guessed() {
+        let base = [
+            ("PLANE_BASE_URL", "https://p/"),
+            ("PLANE_API_TOKEN", "t"),
+            ("CALDAV_URL", "http://dav/"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            config(&pairs).sync()
+        };
+        for bad in ["101", "-1", "half", "50%"] {
+            let err = with(&[
+                ("PLANE_WORKSPACE_SLUG", "ws"),
+                ("SYNC_MAX_DELETE_PERCENT", bad),
+            ])
+            .unwrap_err();
+            assert!(err.contains("SYNC_MAX_DELETE_PERCENT"), "{err}");
+        }
+        let ok = with(&[
+            ("PLANE_WORKSPACE_SLUG", "ws"),
+            ("SYNC_MAX_DELETE_PERCENT", "100"),
+        ]);
+        assert_eq!(ok.unwrap().max_delete_percent, 100);
+        let err = with(&[("PLANE_WORKSPACE_SLUG", "ws/../x")]).unwrap_err();
+        assert!(err.contains("PLANE_WORKSPACE_SLUG"), "{err}");
+    }
+
+    #[test]
     fn defaults_apply() {
         let c = config(&[
             ("PLANE_BASE_URL", "https://p/"),
@@ -230,6 +276,7 @@ mod tests {
         assert_eq!(c.sync_interval_seconds(), 300);
         assert!(!config(&[("ENABLE_SYNC", "False")]).sync_enabled());
         assert_eq!(c.webhook_budget(), Duration::from_secs(10));
+        assert_eq!(sync.max_delete_percent, 50);
         let tight = config(&[(REQUEST_TIMEOUT, "6")]);
         assert_eq!(tight.webhook_budget(), Duration::from_secs(3));
     }

@@ -23,12 +23,15 @@ pub enum ErrorCode {
     RateLimitExceeded,
     SyncInProgress,
     CaldavConnectionError,
+    /// The CalDAV server holds the item's UID somewhere the service cannot
+    /// write it (another calendar of the account, an href it did not name).
+    CaldavConflict,
     PlaneApiError,
     InternalError,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Unauthorized,
@@ -42,6 +45,7 @@ impl ErrorCode {
         ErrorCode::RateLimitExceeded,
         ErrorCode::SyncInProgress,
         ErrorCode::CaldavConnectionError,
+        ErrorCode::CaldavConflict,
         ErrorCode::PlaneApiError,
         ErrorCode::InternalError,
     ];
@@ -61,6 +65,7 @@ impl ErrorCode {
             ErrorCode::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             ErrorCode::SyncInProgress => "SYNC_IN_PROGRESS",
             ErrorCode::CaldavConnectionError => "CALDAV_CONNECTION_ERROR",
+            ErrorCode::CaldavConflict => "CALDAV_CONFLICT",
             ErrorCode::PlaneApiError => "PLANE_API_ERROR",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
@@ -78,7 +83,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimitExceeded => 429,
-            ErrorCode::SyncInProgress => 409,
+            ErrorCode::SyncInProgress | ErrorCode::CaldavConflict => 409,
             ErrorCode::CaldavConnectionError | ErrorCode::PlaneApiError => 502,
             ErrorCode::InternalError => 500,
         }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::rate_limit::{self, Limit};
 use super::{ApiError, Context, ErrorCode};
+use crate::caldav::CalDavError;
 use crate::http::{Request, Response};
 use crate::net::Deadline;
 use crate::sync::{self, ItemError, SyncEnv, queue};
@@ -125,6 +126,12 @@ fn payload_error(err: PayloadError) -> ApiError {
         )
         .detail("field", "action")
         .detail("reason", "expected created, updated, deleted or archived"),
+        PayloadError::InvalidId { field } => ApiError::new(
+            ErrorCode::InvalidFieldValue,
+            format!("{field} is not a Plane id"),
+        )
+        .detail("field", field)
+        .detail("reason", "expected a UUID"),
     }
 }
 
@@ -230,6 +237,9 @@ fn apply_project(
 fn item_error(err: ItemError) -> ApiError {
     match err {
         ItemError::Plane(err) => ApiError::new(ErrorCode::PlaneApiError, err.to_string()),
+        ItemError::CalDav(err @ CalDavError::UidConflict { .. }) => {
+            ApiError::new(ErrorCode::CaldavConflict, err.to_string())
+        }
         ItemError::CalDav(err) => ApiError::new(ErrorCode::CaldavConnectionError, err.to_string()),
         ItemError::Missing(field) => ApiError::new(
             ErrorCode::MissingRequiredField,
@@ -311,7 +321,9 @@ mod tests {
             (b"null", 400, "INVALID_JSON"),
             (b"{\"event\": 5, \"action\": \"created\", \"data\": {\"id\": \"x\"}}", 422, "MISSING_REQUIRED_FIELD"),
             (b"{\"event\": \"issue\", \"action\": [], \"data\": {\"id\": \"x\"}}", 422, "MISSING_REQUIRED_FIELD"),
-            (b"{\"event\": \"issue\", \"action\": \"created\", \"data\": {\"id\": {}}}", 422, "MISSING_REQUIRED_FIELD"),
+            (b"{\"event\": \"issue\", \"action\": \"created\", \"data\": {\"id\": {}}}", 422, "INVALID_FIELD_VALUE"),
+            (b"{\"event\": \"issue\", \"action\": \"updated\", \"data\": {\"id\": \"x\\r\\nATTENDEE:mailto:a@b\"}}", 422, "INVALID_FIELD_VALUE"),
+            (b"{\"event\": \"issue\", \"action\": \"updated\", \"data\": {\"id\": \"x\", \"project\": \"../../users/me\"}}", 422, "INVALID_FIELD_VALUE"),
             (b"{\"event\": \"issue\", \"action\": \"created\", \"data\": {\"id\": \"x\", \"target_date\": \"2025-13-45\"}}", 422, "INVALID_DATE_FORMAT"),
             (b"{\"event\": \"issue\", \"action\": \"created\", \"data\": {\"id\": \"x\"}}", 422, "MISSING_REQUIRED_FIELD"),
         ] {

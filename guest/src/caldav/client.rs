@@ -6,7 +6,7 @@
 
 use super::auth::Credentials;
 use super::xml::{self, Entry};
-use crate::net::{Http, HttpRequest, HttpResponse, NetError, join, path_of};
+use crate::net::{Http, HttpRequest, HttpResponse, NetError, Origin, join, path_of};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalDavError {
@@ -24,6 +24,22 @@ pub enum CalDavError {
     },
     #[error("CalDAV server sent an unreadable response: {0}")]
     Malformed(String),
+    /// The server holds the event's UID under another href it did not
+    /// name, or in another calendar (RFC 4791 §5.3.2.1 `no-uid-conflict`).
+    #[error("CalDAV PUT {path} refused: the server already holds this UID elsewhere")]
+    UidConflict {
+        path: String,
+        /// The href holding it, when the server named one.
+        existing: Option<String>,
+    },
+    #[error(
+        "CALDAV_URL {from} redirects to {to}, which is {why}; set CALDAV_URL to the server's own URL"
+    )]
+    Redirect {
+        from: String,
+        to: String,
+        why: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +74,17 @@ pub enum WriteOutcome {
     /// 412: the resource is not in the state the precondition describes.
     PreconditionFailed,
     NotFound,
+    /// The UID is already stored under another href: Radicale answers 409,
+    /// Xandikos 412 with `no-uid-conflict` (RFC 4791 §5.3.2.1), which names
+    /// that href when the server tells.
+    UidConflict {
+        existing: Option<String>,
+    },
 }
+
+/// Redirects followed while finding the calendar home (RFC 6764 §5:
+/// `/.well-known/caldav` is usually a redirect).
+const MAX_REDIRECTS: usize = 5;
 
 pub struct CalDavClient<'a> {
     http: &'a dyn Http,
@@ -71,6 +97,9 @@ const PROPFIND_DISCOVERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 
 const PROPFIND_CALENDARS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:resourcetype/><d:displayname/><c:supported-calendar-component-set/></d:prop></d:propfind>"#;
+
+const PROPFIND_ETAGS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/><d:resourcetype/></d:prop></d:propfind>"#;
 
 const REPORT_EVENTS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"/></c:comp-filter></c:filter></c:calendar-query>"#;
@@ -114,10 +143,7 @@ impl<'a> CalDavClient<'a> {
         depth: &str,
         body: &str,
     ) -> Result<Vec<Entry>, CalDavError> {
-        let request = HttpRequest::new(method, url)
-            .header("depth", depth)
-            .header("content-type", "application/xml; charset=utf-8")
-            .body(body.as_bytes().to_vec());
+        let request = xml_body(HttpRequest::new(method, url).header("depth", depth), body);
         let response = self.send(request)?;
         if response.status != 207 {
             return Err(status_error(method, url, response.status));
@@ -128,22 +154,58 @@ impl<'a> CalDavClient<'a> {
     /// The calendar home of the configured user: `current-user-principal`
     /// → `calendar-home-set` (RFC 5397, RFC 4791 §6.2.1). When the URL given
     /// is already a home (or a server answers neither), it is used as is.
+    /// Redirects are followed within the configured origin (or to HTTPS on
+    /// the same host): credentials go nowhere else.
     pub fn discover_home(&self) -> Result<String, CalDavError> {
-        let entries = self.xml_request("PROPFIND", &self.base_url, "0", PROPFIND_DISCOVERY)?;
+        let (base, entries) = self.propfind_following(&self.base_url)?;
         let first = entries.into_iter().next().unwrap_or_default();
         if let Some(home) = first.calendar_home {
-            return Ok(join(&self.base_url, &home));
+            return Ok(join(&base, &home));
         }
         let Some(principal) = first.principal else {
-            return Ok(self.base_url.clone());
+            return Ok(base);
         };
-        let principal_url = join(&self.base_url, &principal);
-        let entries = self.xml_request("PROPFIND", &principal_url, "0", PROPFIND_DISCOVERY)?;
+        let principal_url = join(&base, &principal);
+        let (principal_url, entries) = self.propfind_following(&principal_url)?;
         Ok(entries
             .into_iter()
             .find_map(|e| e.calendar_home)
             .map(|home| join(&principal_url, &home))
             .unwrap_or(principal_url))
+    }
+
+    /// A discovery PROPFIND that follows redirects; also the URL that
+    /// answered, against which its hrefs resolve.
+    fn propfind_following(&self, url: &str) -> Result<(String, Vec<Entry>), CalDavError> {
+        let mut url = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self.send(xml_body(
+                HttpRequest::new("PROPFIND", &url).header("depth", "0"),
+                PROPFIND_DISCOVERY,
+            ))?;
+            match response.status {
+                207 => {
+                    let entries =
+                        xml::parse_multistatus(&response.text()).map_err(CalDavError::Malformed)?;
+                    return Ok((url, entries));
+                }
+                301 | 302 | 303 | 307 | 308 => {
+                    let location = response.header("location").unwrap_or("").trim();
+                    if location.is_empty() {
+                        return Err(status_error("PROPFIND", &url, response.status));
+                    }
+                    let next = join(&url, location);
+                    check_redirect(&self.base_url, &url, &next)?;
+                    url = next;
+                }
+                status => return Err(status_error("PROPFIND", &url, status)),
+            }
+        }
+        Err(CalDavError::Redirect {
+            from: path_of(&self.base_url).to_string(),
+            to: path_of(&url).to_string(),
+            why: "more than 5 redirects away",
+        })
     }
 
     /// The calendars in a home that can hold events.
@@ -192,12 +254,27 @@ impl<'a> CalDavClient<'a> {
 <d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:displayname>{}</d:displayname></d:prop></d:set></d:propertyupdate>"#,
             xml::escape(display_name)
         );
-        self.xml_request("PROPPATCH", url, "0", &body).map(drop)
+        let entries = self.xml_request("PROPPATCH", url, "0", &body)?;
+        // A 207 may still refuse the property (RFC 4918 §9.2.1).
+        match entries.iter().find_map(|e| e.failed) {
+            Some(status) => Err(status_error("PROPPATCH", url, status)),
+            None => Ok(()),
+        }
     }
 
-    /// Every event of a calendar, with ETag and data, in one REPORT.
+    /// Every event of a calendar, with ETag and data, in one REPORT. When
+    /// that REPORT cannot be read (one event holding what XML cannot carry
+    /// makes a server's whole answer unparseable), the events are listed by
+    /// ETag and fetched one by one, so that one bad event does not hide the
+    /// rest of the calendar.
     pub fn events(&self, calendar_url: &str) -> Result<Vec<RemoteEvent>, CalDavError> {
-        let entries = self.xml_request("REPORT", calendar_url, "1", REPORT_EVENTS)?;
+        let entries = match self.xml_request("REPORT", calendar_url, "1", REPORT_EVENTS) {
+            Err(CalDavError::Malformed(why)) => {
+                println!("WARN Calendar listed event by event: its REPORT is unreadable ({why})");
+                return self.events_one_by_one(calendar_url);
+            }
+            other => other?,
+        };
         Ok(entries
             .into_iter()
             .filter(|e| e.status.is_none_or(|s| (200..300).contains(&s)))
@@ -208,6 +285,48 @@ impl<'a> CalDavClient<'a> {
                     data: e.calendar_data?,
                 })
             })
+            .collect())
+    }
+
+    fn events_one_by_one(&self, calendar_url: &str) -> Result<Vec<RemoteEvent>, CalDavError> {
+        let entries = self.xml_request("PROPFIND", calendar_url, "1", PROPFIND_ETAGS)?;
+        let mut events = Vec::new();
+        for entry in entries
+            .iter()
+            .filter(|e| !e.is_collection && !e.href.is_empty())
+        {
+            if let Some(event) = self.get(&join(calendar_url, &entry.href))? {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    /// The events of a calendar with this UID (RFC 4791 §7.8.6: a
+    /// calendar-query on the UID property), wherever they are stored.
+    pub fn find_by_uid(
+        &self,
+        calendar_url: &str,
+        uid: &str,
+    ) -> Result<Vec<RemoteEvent>, CalDavError> {
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:prop-filter name="UID"><c:text-match collation="i;octet">{}</c:text-match></c:prop-filter></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"#,
+            xml::escape(uid)
+        );
+        let entries = self.xml_request("REPORT", calendar_url, "1", &body)?;
+        // text-match is a substring match (§9.7.5): keep exact UIDs only.
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.status.is_none_or(|s| (200..300).contains(&s)))
+            .filter_map(|e| {
+                Some(RemoteEvent {
+                    url: join(calendar_url, &e.href),
+                    etag: e.etag,
+                    data: e.calendar_data?,
+                })
+            })
+            .filter(|e| crate::ical::read(&e.data).uid.as_deref() == Some(uid))
             .collect())
     }
 
@@ -235,13 +354,21 @@ impl<'a> CalDavClient<'a> {
             .header("content-type", "text/calendar; charset=utf-8")
             .body(ics.as_bytes().to_vec());
         let response = self.send(request)?;
+        let uid_conflict = || {
+            let body = response.text();
+            body.contains("no-uid-conflict")
+                .then(|| WriteOutcome::UidConflict {
+                    existing: xml::conflicting_href(&body).map(|href| join(url, &href)),
+                })
+        };
         match response.status {
             200..=299 => Ok(WriteOutcome::Done {
                 etag: response.header("etag").map(str::to_string),
             }),
-            // 412 is a failed precondition; Radicale answers a UID already
-            // stored under another href with 409, Xandikos with 412.
-            412 | 409 => Ok(WriteOutcome::PreconditionFailed),
+            // Radicale answers a UID already stored under another href with
+            // a bare 409; Xandikos with a 412 naming `no-uid-conflict`.
+            409 => Ok(uid_conflict().unwrap_or(WriteOutcome::UidConflict { existing: None })),
+            412 => Ok(uid_conflict().unwrap_or(WriteOutcome::PreconditionFailed)),
             404 => Ok(WriteOutcome::NotFound),
             status => Err(status_error("PUT", url, status)),
         }
@@ -257,6 +384,21 @@ impl<'a> CalDavClient<'a> {
         };
         let response = self.send(request)?;
         match response.status {
+            // A 207 reports the resources that could not be deleted
+            // (RFC 4918 §9.6.1).
+            207 => {
+                let entries =
+                    xml::parse_multistatus(&response.text()).map_err(CalDavError::Malformed)?;
+                match entries
+                    .iter()
+                    .find_map(|e| e.status.filter(|s| !(200..300).contains(s)).or(e.failed))
+                {
+                    Some(404 | 410) => Ok(WriteOutcome::NotFound),
+                    Some(412) => Ok(WriteOutcome::PreconditionFailed),
+                    Some(status) => Err(status_error("DELETE", url, status)),
+                    None => Ok(WriteOutcome::Done { etag: None }),
+                }
+            }
             200..=299 => Ok(WriteOutcome::Done { etag: None }),
             412 => Ok(WriteOutcome::PreconditionFailed),
             404 | 410 => Ok(WriteOutcome::NotFound),
@@ -268,7 +410,47 @@ impl<'a> CalDavClient<'a> {
 fn conditional(request: HttpRequest, condition: &Precondition) -> HttpRequest {
     match condition {
         Precondition::Absent => request.header("if-none-match", "*"),
+        // If-Match compares strongly (RFC 9110 §13.1.1): a weak ETag never
+        // matches, and every write would fail until it gave up. `*` at
+        // least keeps "only if it still exists".
+        Precondition::Matches(etag) if etag.trim_start().starts_with("W/") => {
+            request.header("if-match", "*")
+        }
         Precondition::Matches(etag) => request.header("if-match", etag.clone()),
+    }
+}
+
+fn xml_body(request: HttpRequest, body: &str) -> HttpRequest {
+    request
+        .header("content-type", "application/xml; charset=utf-8")
+        .body(body.as_bytes().to_vec())
+}
+
+/// Whether following a discovery redirect from `from` to `to` is safe: the
+/// configured origin, or the same host upgraded to HTTPS.
+fn check_redirect(configured: &str, from: &str, to: &str) -> Result<(), CalDavError> {
+    let refuse = |why| CalDavError::Redirect {
+        from: path_of(from).to_string(),
+        to: to.to_string(),
+        why,
+    };
+    let (Some(origin), Some(target)) = (Origin::of(configured), Origin::of(to)) else {
+        return Err(refuse("not an absolute URL"));
+    };
+    let host = |origin: &Origin| {
+        let authority = origin.as_str().split_once("://").map_or("", |(_, a)| a);
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+            .to_string()
+    };
+    let upgraded = origin.as_str().starts_with("http://")
+        && target.as_str().starts_with("https://")
+        && host(&origin) == host(&target);
+    if origin == target || upgraded {
+        Ok(())
+    } else {
+        Err(refuse("another origin than CALDAV_URL's"))
     }
 }
 

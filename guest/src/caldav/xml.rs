@@ -21,6 +21,8 @@ pub struct Entry {
     pub calendar_data: Option<String>,
     pub principal: Option<String>,
     pub calendar_home: Option<String>,
+    /// The status of the first propstat that failed (a PROPPATCH refused).
+    pub failed: Option<u16>,
 }
 
 fn is(node: &Node, namespace: &str, name: &str) -> bool {
@@ -49,8 +51,29 @@ fn status_code(node: &Node) -> Option<u16> {
     text(node).split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Whether `c` may appear in an XML 1.0 document (§2.2 `Char`), minus the
+/// noncharacters that §2.2 asks documents to avoid and parsers refuse.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        && !crate::ical::is_noncharacter(c)
+}
+
 pub fn parse_multistatus(body: &str) -> Result<Vec<Entry>, String> {
-    let document = Document::parse(body).map_err(|err| format!("invalid XML: {err}"))?;
+    match Document::parse(body) {
+        Ok(document) => read_multistatus(&document),
+        // Servers write what they were given: an event holding U+FFFF, say,
+        // makes the whole answer invalid XML. Without such characters it
+        // reads, and the event is rewritten without them.
+        Err(err) if body.chars().any(|c| !is_xml_char(c)) => {
+            let cleaned: String = body.chars().filter(|&c| is_xml_char(c)).collect();
+            let document = Document::parse(&cleaned).map_err(|_| format!("invalid XML: {err}"))?;
+            read_multistatus(&document)
+        }
+        Err(err) => Err(format!("invalid XML: {err}")),
+    }
+}
+
+fn read_multistatus(document: &Document) -> Result<Vec<Entry>, String> {
     let root = document.root_element();
     if !is(&root, DAV, "multistatus") {
         return Err(format!(
@@ -74,6 +97,8 @@ pub fn parse_multistatus(body: &str) -> Result<Vec<Entry>, String> {
             };
             if ok {
                 read_props(&prop, &mut entry);
+            } else if entry.failed.is_none() {
+                entry.failed = child(&propstat, DAV, "status").and_then(|s| status_code(&s));
             }
         }
         entries.push(entry);
@@ -106,8 +131,20 @@ fn read_props(prop: &Node, entry: &mut Entry) {
     }
 }
 
-/// Text escaped for an XML element or attribute.
+/// The href a `no-uid-conflict` precondition names (RFC 4791 §5.3.2.1),
+/// if the server named one.
+pub fn conflicting_href(body: &str) -> Option<String> {
+    let document = Document::parse(body).ok()?;
+    let conflict = document
+        .descendants()
+        .find(|n| is(n, CALDAV, "no-uid-conflict"))?;
+    href_in(&conflict).filter(|h| !h.is_empty())
+}
+
+/// Text escaped for an XML element or attribute; characters XML cannot
+/// carry are dropped.
 pub fn escape(text: &str) -> String {
+    let text: String = text.chars().filter(|&c| is_xml_char(c)).collect();
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -158,6 +195,31 @@ END:VCALENDAR&#13;
         let entry = &parse_multistatus(body).unwrap()[0];
         assert_eq!(entry.principal.as_deref(), Some("/alice/"));
         assert_eq!(entry.calendar_home.as_deref(), Some("/alice/cals/"));
+    }
+
+    #[test]
+    fn a_noncharacter_does_not_make_the_answer_unreadable() {
+        let body = "<multistatus xmlns=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><response><href>/c/bad.ics</href><propstat><prop><getetag>\"1\"</getetag><C:calendar-data>SUMMARY:a\u{FFFF}b\u{1}</C:calendar-data></prop><status>HTTP/1.1 200 OK</status></propstat></response><response><href>/c/good.ics</href><propstat><prop><getetag>\"2\"</getetag><C:calendar-data>SUMMARY:ok</C:calendar-data></prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>";
+        assert!(
+            Document::parse(body).is_err(),
+            "the parser refuses it as is"
+        );
+        let entries = parse_multistatus(body).unwrap();
+        assert_eq!(entries[0].calendar_data.as_deref(), Some("SUMMARY:ab"));
+        assert_eq!(entries[1].calendar_data.as_deref(), Some("SUMMARY:ok"));
+        assert_eq!(escape("a\u{FFFE}<b>\u{0}"), "a&lt;b&gt;");
+    }
+
+    #[test]
+    fn failed_propstats_and_uid_conflicts_are_read() {
+        let body = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/c/</d:href><d:propstat><d:prop><d:displayname/></d:prop><d:status>HTTP/1.1 403 Forbidden</d:status></d:propstat></d:response></d:multistatus>"#;
+        assert_eq!(parse_multistatus(body).unwrap()[0].failed, Some(403));
+        let conflict = r#"<?xml version="1.0"?><ns0:error xmlns:ns0="DAV:" xmlns:ns1="urn:ietf:params:xml:ns:caldav"><ns1:no-uid-conflict><ns0:href>/user/calendars/c/x.ics</ns0:href></ns1:no-uid-conflict></ns0:error>"#;
+        assert_eq!(
+            conflicting_href(conflict).as_deref(),
+            Some("/user/calendars/c/x.ics")
+        );
+        assert_eq!(conflicting_href("<error/>"), None);
     }
 
     #[test]

@@ -11,6 +11,10 @@ pub const HASH_PROPERTY: &str = "X-CALPLANEBOT-HASH";
 /// that no writer replaces it with an older version of the item.
 pub const VERSION_PROPERTY: &str = "X-CALPLANEBOT-UPDATED-AT";
 
+/// The Plane workspace an event was written for: events of another
+/// workspace in the same calendar account are never deleted.
+pub const WORKSPACE_PROPERTY: &str = "X-CALPLANEBOT-WORKSPACE";
+
 const UID_PREFIX: &str = "plane-issue-";
 const UID_SUFFIX: &str = "@calplanebot";
 
@@ -62,6 +66,8 @@ pub struct Event {
     /// An RFC 7986 COLOR: a CSS3 color name.
     pub color: Option<String>,
     pub url: Option<String>,
+    /// The Plane workspace's slug ([`WORKSPACE_PROPERTY`]).
+    pub workspace: Option<String>,
 }
 
 impl Event {
@@ -81,6 +87,7 @@ impl Event {
             &categories,
             self.color.as_deref().unwrap_or(""),
             self.url.as_deref().unwrap_or(""),
+            self.workspace.as_deref().unwrap_or(""),
         ] {
             hasher.update(field.as_bytes());
             hasher.update([0x1f]);

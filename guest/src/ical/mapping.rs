@@ -4,6 +4,7 @@ use chrono::{Days, NaiveDate};
 
 use super::event::{Event, Status, uid_for};
 use super::html::to_plain_text;
+use super::text::{clean_text, content_line_value};
 
 /// Plain text longer than this is cut (with a note): calendar clients show
 /// descriptions in small panes and some servers limit event size.
@@ -72,6 +73,9 @@ pub struct Issue {
     pub project_identifier: String,
     /// The item in Plane's web app.
     pub url: String,
+    /// The Plane workspace (slug) the item belongs to: recorded in the
+    /// event, so that a deployment deletes only its own workspace's events.
+    pub workspace: String,
     /// Plane's `updated_at` for the state described.
     pub version: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -102,19 +106,9 @@ pub fn event_for(issue: &Issue) -> Option<Event> {
             .filter(|l| !l.is_empty())
             .collect(),
         color: Some(priority.unwrap_or(Priority::None).color().to_string()),
-        url: Some(issue.url.clone()).filter(|u| !u.is_empty()),
+        url: Some(content_line_value(&issue.url).replace(' ', "%20")).filter(|u| !u.is_empty()),
+        workspace: Some(content_line_value(&issue.workspace)).filter(|w| !w.is_empty()),
     })
-}
-
-/// RFC 5545 §3.3.11: TEXT may not hold control characters other than tab
-/// and (escaped) line breaks. Line breaks are normalised to `\n` so the text
-/// reads back exactly as it was written.
-fn clean_text(text: &str) -> String {
-    text.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect()
 }
 
 fn summary(issue: &Issue) -> String {
@@ -188,6 +182,7 @@ mod tests {
             project_identifier: "WEB".into(),
             url: "https://app.plane.so/ws/projects/p1/issues/7d3c".into(),
             version: None,
+            workspace: "acme".into(),
         }
     }
 

@@ -11,11 +11,14 @@ mod html;
 mod mapping;
 mod parse;
 mod render;
+mod text;
 mod version;
 
 pub use event::{
-    Event, HASH_PROPERTY, Status, VERSION_PROPERTY, is_owned_uid, item_id_of, uid_for,
+    Event, HASH_PROPERTY, Status, VERSION_PROPERTY, WORKSPACE_PROPERTY, is_owned_uid, item_id_of,
+    uid_for,
 };
 pub use mapping::{Issue, Priority, event_for};
 pub use parse::{Stored, read};
+pub use text::{clean_text, is_noncharacter};
 pub use version::{is_older, parse as parse_version};

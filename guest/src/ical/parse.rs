@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::event::{Event, Status, VERSION_PROPERTY};
+use super::event::{Event, Status, VERSION_PROPERTY, WORKSPACE_PROPERTY};
 
 /// The content lines of the first VEVENT, unfolded, as (name, params, value).
 fn vevent_lines(ics: &str) -> Vec<(String, String, String)> {
@@ -89,6 +89,8 @@ pub struct Stored {
     pub event: Option<Event>,
     /// The Plane version it was written from ([`VERSION_PROPERTY`]).
     pub version: Option<DateTime<Utc>>,
+    /// The Plane workspace it was written for ([`WORKSPACE_PROPERTY`]).
+    pub workspace: Option<String>,
 }
 
 /// Reads the first event in `ics`.
@@ -99,7 +101,7 @@ pub fn read(ics: &str) -> Stored {
     let (mut start, mut end) = (None, None);
     let mut status = Some(Status::Confirmed);
     let mut categories = Vec::new();
-    let (mut color, mut url) = (None, None);
+    let (mut color, mut url, mut workspace) = (None, None, None);
     let mut all_day = true;
     for (name, _, value) in vevent_lines(ics) {
         match name.as_str() {
@@ -133,6 +135,7 @@ pub fn read(ics: &str) -> Stored {
             "COLOR" => color = Some(unescape(&value)),
             "URL" => url = Some(value.trim().to_string()),
             name if name == VERSION_PROPERTY => version = super::version::parse(&value),
+            name if name == WORKSPACE_PROPERTY => workspace = Some(unescape(&value)),
             _ => {}
         }
     }
@@ -147,6 +150,7 @@ pub fn read(ics: &str) -> Stored {
             categories,
             color,
             url,
+            workspace: workspace.clone(),
         }),
         _ => None,
     };
@@ -154,6 +158,7 @@ pub fn read(ics: &str) -> Stored {
         uid,
         event,
         version,
+        workspace,
     }
 }
 

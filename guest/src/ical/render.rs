@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::event::{Event, HASH_PROPERTY, VERSION_PROPERTY};
+use super::event::{Event, HASH_PROPERTY, VERSION_PROPERTY, WORKSPACE_PROPERTY};
+use super::text::content_line_value;
 use super::version;
 
 const PRODID: &str = "-//calplanebot//calplanebot//EN";
@@ -15,7 +16,12 @@ impl Event {
     /// neither is part of the content hash.
     pub fn to_ics(&self, dtstamp: DateTime<Utc>, version: Option<DateTime<Utc>>) -> String {
         let mut out = String::new();
-        let mut line = |name: &str, value: &str| fold_into(&mut out, &format!("{name}:{value}"));
+        // Whatever a value's source, nothing it holds can end its line and
+        // start another property (an ATTENDEE, say, that a scheduling
+        // server would mail).
+        let mut line = |name: &str, value: &str| {
+            fold_into(&mut out, &format!("{name}:{}", content_line_value(value)))
+        };
         line("BEGIN", "VCALENDAR");
         line("VERSION", "2.0");
         line("PRODID", PRODID);
@@ -42,6 +48,9 @@ impl Event {
         }
         if let Some(url) = &self.url {
             line("URL", url);
+        }
+        if let Some(workspace) = &self.workspace {
+            line(WORKSPACE_PROPERTY, &escape(workspace));
         }
         line(HASH_PROPERTY, &self.content_hash());
         if let Some(version) = version {
@@ -118,6 +127,7 @@ mod tests {
             project_identifier: "P".into(),
             url: "https://plane.example/ws/projects/p/issues/abc".into(),
             version: None,
+            workspace: "acme".into(),
         };
         event_for(&issue).unwrap()
     }

@@ -4,4 +4,4 @@ mod client;
 mod model;
 
 pub use client::{PlaneClient, PlaneError, PlaneSettings};
-pub use model::{Label, Malformed, Member, Project, Ref, State, WorkItem, parse_date};
+pub use model::{Label, Malformed, Member, Project, Ref, State, WorkItem, is_valid_id, parse_date};

@@ -73,10 +73,20 @@ fn text(value: &Value, key: &str) -> Option<String> {
 /// An id is a string (UUID) or, in older payloads, a number.
 fn id_of(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if is_valid_id(s) => Some(s.clone()),
+        Value::Number(n) if n.is_u64() => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Whether `id` can be a Plane id (a UUID; a number in older payloads).
+/// Ids end up in request paths, hrefs and the event's UID and URL, so
+/// nothing else is accepted: not `../`, `?`, `#`, nor a line break.
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Project {
@@ -153,8 +163,11 @@ fn references<T>(
 ) -> Result<Vec<Ref<T>>, String> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
+        // Plane has been seen to send `null` entries (a label deleted
+        // meanwhile): they name nothing, so they are left out.
         Some(Value::Array(values)) => values
             .iter()
+            .filter(|v| !v.is_null())
             .map(|v| reference(v, expanded).map_err(|e| format!("{field}: {e}")))
             .collect(),
         Some(_) => Err(format!("{field} is not a list")),
@@ -169,7 +182,10 @@ impl WorkItem {
             reason,
         };
         let Some(item_id) = id.clone() else {
-            return Err(malformed("no id".into()));
+            return Err(match value.get("id") {
+                None | Some(Value::Null) => malformed("no id".into()),
+                Some(other) => malformed(format!("id {other} is not a Plane id")),
+            });
         };
         if !value.is_object() {
             return Err(malformed("not an object".into()));
@@ -308,6 +324,38 @@ mod tests {
         assert!(WorkItem::from_json(&json!({"name": "no id"})).is_err());
         assert!(WorkItem::from_json(&json!({"id": "i4", "labels": "bug"})).is_err());
         assert!(WorkItem::from_json(&json!({"id": "i5", "target_date": 20251227})).is_err());
+        let err =
+            WorkItem::from_json(&json!({"id": "i6", "target_date": "2026-02-30"})).unwrap_err();
+        assert_eq!(err.id.as_deref(), Some("i6"));
+    }
+
+    #[test]
+    fn ids_are_plane_ids_or_nothing() {
+        for bad in [
+            "a\r\nATTENDEE:mailto:x@y",
+            "../p",
+            "a?b",
+            "a#b",
+            "a/b",
+            "",
+            "é",
+        ] {
+            let err = WorkItem::from_json(&json!({"id": bad})).unwrap_err();
+            assert_eq!(err.id, None, "{bad:?}");
+            assert!(Project::from_json(&json!({"id": bad})).is_none());
+        }
+        assert!(is_valid_id("0b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"));
+        assert!(WorkItem::from_json(&json!({"id": 42})).is_ok());
+        assert!(WorkItem::from_json(&json!({"id": -1})).is_err());
+    }
+
+    #[test]
+    fn null_entries_in_lists_name_nothing() {
+        let item =
+            WorkItem::from_json(&json!({"id": "i7", "labels": [null, {"id": "l1", "name": "bug"}], "assignees": [null]}))
+                .unwrap();
+        assert_eq!(item.labels.len(), 1);
+        assert!(item.assignees.is_empty());
     }
 
     #[test]

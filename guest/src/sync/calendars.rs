@@ -55,14 +55,24 @@ pub fn ensure(
         }
         return Ok((calendar.clone(), false));
     }
-    if let Some(calendar) = calendars
-        .iter()
-        .find(|c| c.display_name.as_deref() == Some(wanted.as_str()) && !taken.contains(&c.url))
-    {
+    let own_url = format!("{home}plane-{}/", path_segment(&project.id));
+    // A calendar found by name is adopted (the original CalPlaneBot's, or
+    // one made by hand), unless the service made it for another project:
+    // the same name in another workspace syncing into this account, or an
+    // older project of the same name.
+    let made_for_another = |url: &str| {
+        url.strip_prefix(home)
+            .is_some_and(|name| name.starts_with("plane-") && url != own_url)
+    };
+    if let Some(calendar) = calendars.iter().find(|c| {
+        c.display_name.as_deref() == Some(wanted.as_str())
+            && !taken.contains(&c.url)
+            && !made_for_another(&c.url)
+    }) {
         store.set(&mapping_key(&project.id), calendar.url.as_bytes())?;
         return Ok((calendar.clone(), false));
     }
-    let url = format!("{home}plane-{}/", path_segment(&project.id));
+    let url = own_url;
     let description = format!(
         "Work items of the Plane project {} with a due date",
         project.name

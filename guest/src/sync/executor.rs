@@ -295,6 +295,9 @@ impl Writer<'_> {
                         WriteOutcome::PreconditionFailed | WriteOutcome::NotFound => {
                             conflict(&mut target, &mut ics)
                         }
+                        WriteOutcome::UidConflict { existing } => {
+                            return Err(uid_conflict(url, existing));
+                        }
                     }
                 }
                 (Some(body), Known::Version(etag)) => {
@@ -307,12 +310,17 @@ impl Writer<'_> {
                         WriteOutcome::Done { etag } => return Ok((Applied::Updated, etag, target)),
                         WriteOutcome::PreconditionFailed => conflict(&mut target, &mut ics),
                         WriteOutcome::NotFound => Known::Absent,
+                        WriteOutcome::UidConflict { existing } => {
+                            return Err(uid_conflict(url, existing));
+                        }
                     }
                 }
                 (None, Known::Version(etag)) => match self.client.delete(url, etag.as_deref())? {
                     WriteOutcome::Done { .. } => return Ok((Applied::Deleted, None, target)),
                     WriteOutcome::NotFound => return Ok((Applied::Unchanged, None, target)),
-                    WriteOutcome::PreconditionFailed => conflict(&mut target, &mut ics),
+                    WriteOutcome::PreconditionFailed | WriteOutcome::UidConflict { .. } => {
+                        conflict(&mut target, &mut ics)
+                    }
                 },
                 (None, Known::Absent) => return Ok((Applied::Unchanged, None, target)),
                 (_, Known::Unknown) => {
@@ -324,13 +332,19 @@ impl Writer<'_> {
                     match (remote, stored) {
                         (None, _) => Known::Absent,
                         (Some(remote), Some(stored)) => {
-                            let same = target
-                                .event
-                                .as_ref()
-                                .zip(stored.event.as_ref())
-                                .is_some_and(|(want, have)| {
-                                    want.content_hash() == have.content_hash()
-                                });
+                            let same = target.event.as_ref().is_some_and(|want| {
+                                let hash = want.content_hash();
+                                stored
+                                    .event
+                                    .as_ref()
+                                    .is_some_and(|have| have.content_hash() == hash)
+                                    || self.is_as_written(
+                                        url,
+                                        remote.etag.as_deref(),
+                                        &hash,
+                                        &target.uid,
+                                    )
+                            });
                             if same {
                                 return Ok((Applied::Unchanged, remote.etag, target));
                             }
@@ -348,6 +362,21 @@ impl Writer<'_> {
         })
     }
 
+    /// Whether the event at `url` is still the service's own write of this
+    /// content, whatever the server did to it since (a dropped optional
+    /// property, say): the ETag the store recorded for that write.
+    fn is_as_written(&self, url: &str, etag: Option<&str>, hash: &str, uid: &str) -> bool {
+        let Some(etag) = etag else { return false };
+        records::event(self.store, uid)
+            .ok()
+            .flatten()
+            .is_some_and(|r| {
+                r.url.as_deref() == Some(url)
+                    && r.etag.as_deref() == Some(etag)
+                    && r.hash.as_deref() == Some(hash)
+            })
+    }
+
     /// After a conflict: whether what is there now, or what the store
     /// remembers of the item, is newer than `target`. An item whose event
     /// was removed because Plane no longer had it is not given one again
@@ -358,6 +387,13 @@ impl Writer<'_> {
         }
         let record = records::event(self.store, &target.uid).ok().flatten();
         record.is_some_and(|r| outranks(&r, target))
+    }
+}
+
+fn uid_conflict(url: &str, existing: Option<String>) -> CalDavError {
+    CalDavError::UidConflict {
+        path: crate::net::path_of(url).to_string(),
+        existing,
     }
 }
 

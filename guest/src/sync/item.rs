@@ -300,13 +300,52 @@ fn upsert(
         }
         Some(record) => (record.url.unwrap_or_default(), Known::Version(record.etag)),
         None if change == Change::Created => (event_url(&calendar, &target.uid), Known::Absent),
-        None => (event_url(&calendar, &target.uid), Known::Unknown),
+        None => match located(clients, &calendar, &target.uid)?.into_iter().next() {
+            Some(url) => (url, Known::Unknown),
+            None => (event_url(&calendar, &target.uid), Known::Absent),
+        },
     };
     // The webhook's state is the newest this path knows: on a conflict the
     // versions decide, with no second opinion from Plane.
-    let applied = clients.writer(env).write(&url, target, known, &|| None)?;
+    let write = |url: &str, known| clients.writer(env).write(url, target, known, &|| None);
+    let applied = match write(&url, known) {
+        // The UID is stored under another href (put there by the original
+        // CalPlaneBot, which names events `{uid}.ics`, or moved by a
+        // client): the event is updated where it is.
+        Err(executor::WriteError::CalDav(CalDavError::UidConflict { existing, path })) => {
+            let named = existing
+                .clone()
+                .filter(|u| u.starts_with(&calendar) && *u != url);
+            let elsewhere = match named {
+                Some(href) => Some(href),
+                None => located(clients, &calendar, &target.uid)?
+                    .into_iter()
+                    .find(|u| *u != url),
+            };
+            match elsewhere {
+                Some(href) => write(&href, Known::Unknown)?,
+                None => {
+                    return Err(ItemError::CalDav(CalDavError::UidConflict {
+                        path,
+                        existing,
+                    }));
+                }
+            }
+        }
+        other => other?,
+    };
     status::count(env.store, applied)?;
     Ok(applied)
+}
+
+/// Where a calendar holds events with this UID, by a calendar-query.
+fn located(clients: &Clients, calendar: &str, uid: &str) -> Result<Vec<String>, ItemError> {
+    Ok(clients
+        .caldav
+        .find_by_uid(calendar, uid)?
+        .into_iter()
+        .map(|event| event.url)
+        .collect())
 }
 
 fn remove(
@@ -352,18 +391,29 @@ fn remove(
                 .filter(|u| u.starts_with(&calendar))
                 .map(|u| (u, r))
         });
-        let (url, known) = match recorded {
-            Some((url, r)) => (url.to_string(), Known::Version(r.etag.clone())),
-            None => (event_url(&calendar, uid), Known::Unknown),
-        };
-        match clients.writer(env).write(&url, &target, known, &|| None)? {
-            Applied::Deleted => {
-                status::count(env.store, Applied::Deleted)?;
-                result = Applied::Deleted;
+        let places = match recorded {
+            Some((url, r)) => vec![(url.to_string(), Known::Version(r.etag.clone()))],
+            // Not where the store says: wherever the calendar holds the UID
+            // (every copy), or nowhere, which is still remembered.
+            None => {
+                let found = located(clients, &calendar, uid)?;
+                if found.is_empty() {
+                    vec![(event_url(&calendar, uid), Known::Absent)]
+                } else {
+                    found.into_iter().map(|url| (url, Known::Unknown)).collect()
+                }
             }
-            // A newer version of the item wrote that event: it stays.
-            Applied::Superseded => return Ok(Applied::Superseded),
-            _ => {}
+        };
+        for (url, known) in places {
+            match clients.writer(env).write(&url, &target, known, &|| None)? {
+                Applied::Deleted => {
+                    status::count(env.store, Applied::Deleted)?;
+                    result = Applied::Deleted;
+                }
+                // A newer version of the item wrote that event: it stays.
+                Applied::Superseded => return Ok(Applied::Superseded),
+                _ => {}
+            }
         }
     }
     Ok(result)

@@ -91,25 +91,43 @@ pub fn event_url(calendar_url: &str, uid: &str) -> String {
     format!("{calendar_url}{name}.ics")
 }
 
-/// `desired` holds the listed items that have an event; `listed_items` is
-/// how many work items Plane listed for the project (with or without a
-/// date): zero while the calendar holds owned events looks like an outage
-/// or a permissions change, not like everything being deleted at once, so
-/// nothing is deleted then. `record` looks up what the store remembers of
-/// an event; it is asked only about items that would be written.
+/// Deletions withheld when a calendar would lose more than this many of
+/// its events at once and more than [`Scope::max_delete_percent`] of them.
+pub const MIN_GUARDED_DELETIONS: usize = 10;
+
+/// The calendar a plan is made for, and the rules that apply to it.
+pub struct Scope<'a> {
+    pub calendar_url: &'a str,
+    /// This deployment's Plane workspace: only events that record it (or
+    /// that the store remembers writing there) are ever deleted.
+    pub workspace: &'a str,
+    /// UIDs of items Plane listed but that could not be read: their events
+    /// are left as they are, neither rewritten nor deleted.
+    pub unreadable: &'a HashSet<String>,
+    /// `SYNC_MAX_DELETE_PERCENT`.
+    pub max_delete_percent: u8,
+}
+
+/// `desired` holds the listed items that have an event. `record` looks up
+/// what the store remembers of an event; it is asked only about events
+/// that differ from their item, that are not where the service puts them,
+/// or whose ownership the event itself does not say.
 pub fn plan(
-    calendar_url: &str,
+    scope: &Scope,
     desired: &[Target],
     existing: &[Existing],
-    listed_items: usize,
     record: &dyn Fn(&str) -> Option<EventRecord>,
 ) -> Plan {
+    let calendar_url = scope.calendar_url;
     let mut owned: HashMap<&str, &Existing> = HashMap::new();
     let mut duplicates = Vec::new();
     for event in existing {
         let Some(uid) = event.stored.uid.as_deref().filter(|uid| is_owned_uid(uid)) else {
             continue;
         };
+        if scope.unreadable.contains(uid) {
+            continue;
+        }
         match owned.entry(uid) {
             Entry::Vacant(slot) => {
                 slot.insert(event);
@@ -131,31 +149,50 @@ pub fn plan(
             plan_create(&mut result, calendar_url, target, record(&target.uid));
             continue;
         };
-        let same = found
+        let hash = event.content_hash();
+        let same_content = found
             .stored
             .event
             .as_ref()
-            .is_some_and(|e| e.content_hash() == event.content_hash());
-        if same {
+            .is_some_and(|e| e.content_hash() == hash);
+        let elsewhere = found.url != event_url(calendar_url, &target.uid);
+        let seen = (!same_content || elsewhere)
+            .then(|| record(&target.uid))
+            .flatten();
+        // The server may have changed what the service wrote (dropped an
+        // optional property, say): the same ETag as the service's own
+        // write of this content means the event is still that write.
+        let as_written = seen.as_ref().is_some_and(|r| {
+            r.url.as_deref() == Some(found.url.as_str())
+                && r.etag.is_some()
+                && r.etag == found.etag
+                && r.hash.as_deref() == Some(hash.as_str())
+        });
+        if same_content || as_written {
             result.unchanged += 1;
+            let newer = is_newer(target.version, found.stored.version);
             // Plane changed something the event does not show: no write,
             // but the store learns the version, so that an older delivery
-            // arriving late cannot pass for news.
-            if is_newer(target.version, found.stored.version)
-                && record(&target.uid)
-                    .is_none_or(|r| !r.is_deletion() && is_newer(target.version, r.version))
-            {
-                let remembered = EventRecord::written(
-                    &found.url,
-                    found.etag.clone(),
-                    event.content_hash(),
-                    target.version,
-                );
+            // arriving late cannot pass for news; and it learns where an
+            // event lives that is not where the service would put it, so
+            // that webhooks find it.
+            let moved = elsewhere
+                && seen
+                    .as_ref()
+                    .is_none_or(|r| !r.is_deletion() && r.url.as_deref() != Some(&found.url));
+            let learn = newer && {
+                let seen = seen.clone().or_else(|| record(&target.uid));
+                seen.is_none_or(|r| !r.is_deletion() && is_newer(target.version, r.version))
+            };
+            if learn || moved {
+                let version = target.version.max(found.stored.version);
+                let remembered =
+                    EventRecord::written(&found.url, found.etag.clone(), hash, version);
                 result.remember.push((target.uid.clone(), remembered));
             }
             continue;
         }
-        let seen = record(&target.uid);
+        let seen = seen.or_else(|| record(&target.uid));
         let newest = seen
             .as_ref()
             .and_then(|r| r.version)
@@ -173,32 +210,56 @@ pub fn plan(
             confirm: seen.is_some_and(|r| r.is_deletion()),
         });
     }
-    let mut deletions: Vec<Action> = owned
+    let is_ours = |uid: &str, found: &Existing| match &found.stored.workspace {
+        Some(workspace) => workspace == scope.workspace,
+        // Written before events recorded their workspace: ours if the
+        // store remembers writing it there.
+        None => record(uid).is_some_and(|r| r.url.as_deref() == Some(found.url.as_str())),
+    };
+    let mut gone: Vec<Action> = owned
         .iter()
-        .filter(|(uid, _)| !wanted.contains(*uid))
-        .map(|(uid, found)| (uid.to_string(), *found, true))
-        .chain(
-            duplicates
-                .into_iter()
-                .map(|d| (d.stored.uid.clone().unwrap_or_default(), d, false)),
-        )
-        .map(|(uid, found, confirm)| Action::Delete {
-            url: found.url.clone(),
-            etag: found.etag.clone(),
-            uid,
-            confirm,
-        })
+        .filter(|(uid, found)| !wanted.contains(*uid) && is_ours(uid, found))
+        .map(|(uid, found)| delete(found, uid, true))
         .collect();
-    deletions.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
-    if listed_items == 0 && !owned.is_empty() {
+    gone.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let mut copies: Vec<Action> = duplicates
+        .into_iter()
+        .filter(|d| {
+            d.stored
+                .workspace
+                .as_deref()
+                .is_none_or(|w| w == scope.workspace)
+        })
+        .map(|d| delete(d, d.stored.uid.as_deref().unwrap_or_default(), false))
+        .collect();
+    copies.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    // Second copies go whatever their number: the item keeps its event.
+    result.actions.extend(copies);
+    let owned_count = owned
+        .iter()
+        .filter(|(uid, found)| wanted.contains(*uid) || is_ours(uid, found))
+        .count();
+    let percent = usize::from(scope.max_delete_percent.min(100));
+    if gone.len() > MIN_GUARDED_DELETIONS && gone.len() * 100 > percent * owned_count {
         result.guard = Some(format!(
-            "Plane listed no work items for a project whose calendar holds {} events; deletions skipped",
-            owned.len()
+            "deletions withheld: {} of the calendar's {owned_count} events would be deleted at once, \
+             more than SYNC_MAX_DELETE_PERCENT={percent}%; if the items really are gone, raise \
+             SYNC_MAX_DELETE_PERCENT for one sync",
+            gone.len()
         ));
     } else {
-        result.actions.extend(deletions);
+        result.actions.extend(gone);
     }
     result
+}
+
+fn delete(found: &Existing, uid: &str, confirm: bool) -> Action {
+    Action::Delete {
+        url: found.url.clone(),
+        etag: found.etag.clone(),
+        uid: uid.to_string(),
+        confirm,
+    }
 }
 
 /// Whether `version` is known and newer than `than` (or `than` unknown).
@@ -246,6 +307,7 @@ mod tests {
             priority: "none".into(),
             target_date: NaiveDate::from_ymd_opt(2025, 1, 1),
             url: format!("https://plane/{id}"),
+            workspace: WORKSPACE.into(),
             ..Issue::default()
         });
         Target {
@@ -268,8 +330,35 @@ mod tests {
                 uid: Some(target.uid.clone()),
                 event: target.event.clone(),
                 version: target.version,
+                workspace: Some(WORKSPACE.into()),
             },
         }
+    }
+
+    const WORKSPACE: &str = "ws";
+
+    fn plan_in(
+        desired: &[Target],
+        existing: &[Existing],
+        record: &dyn Fn(&str) -> Option<EventRecord>,
+    ) -> Plan {
+        plan_with(50, &HashSet::new(), desired, existing, record)
+    }
+
+    fn plan_with(
+        max_delete_percent: u8,
+        unreadable: &HashSet<String>,
+        desired: &[Target],
+        existing: &[Existing],
+        record: &dyn Fn(&str) -> Option<EventRecord>,
+    ) -> Plan {
+        let scope = Scope {
+            calendar_url: CAL,
+            workspace: WORKSPACE,
+            unreadable,
+            max_delete_percent,
+        };
+        plan(&scope, desired, existing, record)
     }
 
     fn no_record(_: &str) -> Option<EventRecord> {
@@ -278,13 +367,7 @@ mod tests {
 
     #[test]
     fn creates_into_an_empty_calendar() {
-        let plan = plan(
-            CAL,
-            &[target("a", "A"), target("b", "B")],
-            &[],
-            2,
-            &no_record,
-        );
+        let plan = plan_in(&[target("a", "A"), target("b", "B")], &[], &no_record);
         assert_eq!(plan.actions.len(), 2);
         assert!(
             matches!(&plan.actions[0], Action::Create { url, confirm: false, .. } if url == "http://dav/cal/plane-issue-a.ics")
@@ -295,7 +378,7 @@ mod tests {
     fn unchanged_events_cost_nothing() {
         let events = [target("a", "A"), target("b", "B")];
         let found: Vec<_> = events.iter().map(existing).collect();
-        let plan = plan(CAL, &events, &found, 2, &|_| panic!("no record needed"));
+        let plan = plan_in(&events, &found, &|_| panic!("no record needed"));
         assert!(plan.actions.is_empty() && plan.remember.is_empty());
         assert_eq!(plan.unchanged, 2);
     }
@@ -304,11 +387,9 @@ mod tests {
     fn a_changed_item_is_one_update_with_its_etag() {
         let before = target("a", "A");
         let after = target_at("a", "A renamed", "2026-01-02T00:00:00Z");
-        let plan = plan(
-            CAL,
+        let plan = plan_in(
             std::slice::from_ref(&after),
             &[existing(&before)],
-            1,
             &no_record,
         );
         assert_eq!(
@@ -326,11 +407,9 @@ mod tests {
     fn an_older_listing_never_replaces_a_newer_event_or_record() {
         let newer = target_at("a", "A v3", "2026-01-03T00:00:00Z");
         let listed = target_at("a", "A v2", "2026-01-02T00:00:00Z");
-        let plan1 = plan(
-            CAL,
+        let plan1 = plan_in(
             std::slice::from_ref(&listed),
             &[existing(&newer)],
-            1,
             &no_record,
         );
         assert!(plan1.actions.is_empty());
@@ -340,9 +419,7 @@ mod tests {
         // and recorded it: v2 is still older.
         let v1 = target_at("a", "A v3", "2026-01-01T00:00:00Z");
         let record = EventRecord::written("u", None, "h".into(), newer.version);
-        let plan2 = plan(CAL, &[listed], &[existing(&v1)], 1, &|_| {
-            Some(record.clone())
-        });
+        let plan2 = plan_in(&[listed], &[existing(&v1)], &|_| Some(record.clone()));
         assert!(plan2.actions.is_empty());
         assert_eq!(plan2.superseded, 1);
     }
@@ -351,11 +428,9 @@ mod tests {
     fn a_newer_version_with_the_same_content_is_remembered_not_written() {
         let on_calendar = target_at("a", "A", "2026-01-01T00:00:00Z");
         let listed = target_at("a", "A", "2026-01-05T00:00:00Z");
-        let plan = plan(
-            CAL,
+        let plan = plan_in(
             std::slice::from_ref(&listed),
             &[existing(&on_calendar)],
-            1,
             &no_record,
         );
         assert!(plan.actions.is_empty());
@@ -367,12 +442,12 @@ mod tests {
     fn what_was_removed_is_created_again_only_from_a_newer_version_or_after_asking() {
         let listed = target_at("a", "A", "2026-01-02T00:00:00Z");
         let removed_later = EventRecord::removed(parse_version("2026-01-03T00:00:00Z"));
-        let p = plan(CAL, std::slice::from_ref(&listed), &[], 1, &|_| {
+        let p = plan_in(std::slice::from_ref(&listed), &[], &|_| {
             Some(removed_later.clone())
         });
         assert!(p.actions.is_empty());
         let removed_before = EventRecord::removed(parse_version("2026-01-01T00:00:00Z"));
-        let p = plan(CAL, std::slice::from_ref(&listed), &[], 1, &|_| {
+        let p = plan_in(std::slice::from_ref(&listed), &[], &|_| {
             Some(removed_before.clone())
         });
         assert!(matches!(
@@ -380,7 +455,7 @@ mod tests {
             Action::Create { confirm: false, .. }
         ));
         let deleted = EventRecord::removed(None);
-        let p = plan(CAL, std::slice::from_ref(&listed), &[], 1, &|_| {
+        let p = plan_in(std::slice::from_ref(&listed), &[], &|_| {
             Some(deleted.clone())
         });
         assert!(matches!(p.actions[0], Action::Create { confirm: true, .. }));
@@ -392,7 +467,7 @@ mod tests {
         let mut found = existing(&wanted);
         found.stored.event = None;
         found.stored.version = None;
-        let plan = plan(CAL, &[wanted], &[found], 1, &no_record);
+        let plan = plan_in(&[wanted], &[found], &no_record);
         assert!(matches!(plan.actions[0], Action::Update { .. }));
     }
 
@@ -413,11 +488,9 @@ mod tests {
             etag: None,
             stored: Stored::default(),
         };
-        let plan = plan(
-            CAL,
+        let plan = plan_in(
             std::slice::from_ref(&kept),
             &[existing(&kept), existing(&gone), foreign, unparsable],
-            1,
             &no_record,
         );
         assert_eq!(plan.actions.len(), 1);
@@ -426,15 +499,118 @@ mod tests {
         );
     }
 
+    fn calendar_of(count: usize) -> (Vec<Target>, Vec<Existing>) {
+        let targets: Vec<Target> = (0..count)
+            .map(|i| target(&format!("i{i}"), &format!("I{i}")))
+            .collect();
+        let found = targets.iter().map(existing).collect();
+        (targets, found)
+    }
+
+    fn deletions(plan: &Plan) -> usize {
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a, Action::Delete { .. }))
+            .count()
+    }
+
     #[test]
-    fn zero_listed_items_withholds_deletions() {
-        let plan = plan(CAL, &[], &[existing(&target("a", "A"))], 0, &no_record);
-        assert!(plan.actions.is_empty());
-        assert!(plan.guard.unwrap().contains("deletions skipped"));
-        // Items listed but none dated: deleting is right.
-        let plan2 = super::plan(CAL, &[], &[existing(&target("a", "A"))], 3, &no_record);
-        assert_eq!(plan2.actions.len(), 1);
-        assert!(plan2.guard.is_none());
+    fn deletions_follow_the_policy() {
+        // A project's last item gone: its event goes.
+        let (_, found) = calendar_of(1);
+        let p = plan_in(&[], &found, &no_record);
+        assert_eq!((deletions(&p), p.guard.is_none()), (1, true));
+        // Ten at once always go, even all of a calendar.
+        let (_, found) = calendar_of(10);
+        assert_eq!(deletions(&plan_in(&[], &found, &no_record)), 10);
+        // 47 of 52: withheld and said, naming the count.
+        let (targets, found) = calendar_of(52);
+        let p = plan_in(&targets[..5], &found, &no_record);
+        assert_eq!(deletions(&p), 0);
+        let guard = p.guard.unwrap();
+        assert!(guard.contains("47 of the calendar's 52"), "{guard}");
+        // 26 of 52 is half, not more than half: they go.
+        let p = plan_in(&targets[..26], &found, &no_record);
+        assert_eq!((deletions(&p), p.guard), (26, None));
+        // 500 listed dropping to 3: withheld.
+        let (targets, found) = calendar_of(500);
+        assert_eq!(deletions(&plan_in(&targets[..3], &found, &no_record)), 0);
+        // Nothing listed at all: withheld too, as more than 10 would go.
+        assert!(plan_in(&[], &found, &no_record).guard.is_some());
+        // The share is configurable; 100 never withholds.
+        let none = HashSet::new();
+        let p = plan_with(100, &none, &targets[..3], &found, &no_record);
+        assert_eq!((deletions(&p), p.guard), (497, None));
+        let p = plan_with(0, &none, &targets[..489], &found, &no_record);
+        assert!(p.guard.is_some(), "11 deletions are more than 0%");
+    }
+
+    #[test]
+    fn unreadable_items_keep_their_events() {
+        let (targets, found) = calendar_of(3);
+        let unreadable: HashSet<String> = [targets[1].uid.clone()].into();
+        let p = plan_with(50, &unreadable, &[targets[0].clone()], &found, &no_record);
+        assert_eq!(p.actions.len(), 1, "{:?}", p.actions);
+        assert!(matches!(&p.actions[0], Action::Delete { uid, .. } if *uid == targets[2].uid));
+    }
+
+    #[test]
+    fn only_this_workspaces_events_are_deleted() {
+        let (_, mut found) = calendar_of(3);
+        found[0].stored.workspace = Some("other".into());
+        found[0].stored.event.as_mut().unwrap().workspace = Some("other".into());
+        // Written before events said their workspace: ours only if the
+        // store remembers writing it there.
+        found[1].stored.workspace = None;
+        found[2].stored.workspace = None;
+        let mine = found[2].clone();
+        let record = move |uid: &str| {
+            (uid == mine.stored.uid.as_deref().unwrap())
+                .then(|| EventRecord::written(&mine.url, None, "h".into(), None))
+        };
+        let p = plan_in(&[], &found, &record);
+        assert_eq!(p.actions.len(), 1, "{:?}", p.actions);
+        assert!(matches!(&p.actions[0], Action::Delete { url, .. } if *url == found[2].url));
+    }
+
+    #[test]
+    fn an_event_elsewhere_is_updated_in_place_and_its_place_remembered() {
+        let wanted = target("a", "A");
+        let mut found = existing(&wanted);
+        found.url = format!("{CAL}plane-issue-a%40calplanebot.ics");
+        let p = plan_in(std::slice::from_ref(&wanted), &[found.clone()], &no_record);
+        assert!(p.actions.is_empty());
+        assert_eq!(p.remember.len(), 1);
+        assert_eq!(p.remember[0].1.url.as_deref(), Some(found.url.as_str()));
+        // Once remembered, nothing more to learn.
+        let known = p.remember[0].1.clone();
+        let p = plan_in(std::slice::from_ref(&wanted), &[found.clone()], &|_| {
+            Some(known.clone())
+        });
+        assert!(p.actions.is_empty() && p.remember.is_empty());
+        let renamed = target_at("a", "A2", "2026-02-01T00:00:00Z");
+        let p = plan_in(&[renamed], &[found.clone()], &no_record);
+        assert!(matches!(&p.actions[0], Action::Update { url, .. } if *url == found.url));
+    }
+
+    #[test]
+    fn an_event_the_server_changed_after_the_services_write_is_not_rewritten() {
+        let wanted = target("a", "A");
+        let mut found = existing(&wanted);
+        // The server dropped COLOR from what the service wrote.
+        found.stored.event.as_mut().unwrap().color = None;
+        let hash = wanted.event.as_ref().unwrap().content_hash();
+        let ours = EventRecord::written(&found.url, found.etag.clone(), hash.clone(), None);
+        let p = plan_in(std::slice::from_ref(&wanted), &[found.clone()], &|_| {
+            Some(ours.clone())
+        });
+        assert_eq!((p.actions.len(), p.unchanged), (0, 1));
+        // Someone edited it since (another ETag): Plane's content again.
+        let theirs = EventRecord::written(&found.url, Some("\"old\"".into()), hash, None);
+        let p = plan_in(std::slice::from_ref(&wanted), &[found], &|_| {
+            Some(theirs.clone())
+        });
+        assert!(matches!(p.actions[0], Action::Update { .. }));
     }
 
     #[test]
@@ -446,7 +622,7 @@ mod tests {
             [existing(&wanted), copy.clone()],
             [copy.clone(), existing(&wanted)],
         ] {
-            let plan = plan(CAL, std::slice::from_ref(&wanted), &found, 1, &no_record);
+            let plan = plan_in(std::slice::from_ref(&wanted), &found, &no_record);
             assert_eq!(plan.actions.len(), 1, "{found:?}");
             assert!(
                 matches!(&plan.actions[0], Action::Delete { url, confirm: false, .. } if url == "http://dav/cal/copy.ics")

@@ -1,6 +1,6 @@
 //! One full sync: Plane's projects and items → the calendars.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -163,21 +163,27 @@ fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<
         if keeper.is_lost() {
             return Err(LEASE_LOST.into());
         }
-        let items = match plane.work_items(&project.id) {
-            Ok((items, malformed)) => {
-                tally
-                    .errors
-                    .extend(malformed.iter().map(ToString::to_string));
-                items
-            }
-            Err(err) => {
-                let _ = status::record_contact(env.store, false, Reachability::Unhealthy);
-                tally
-                    .errors
-                    .push(format!("project {}: PLANE_API_ERROR: {err}", project.name));
-                continue;
-            }
-        };
+        let (items, unreadable) =
+            match plane.work_items(&project.id) {
+                Ok((items, malformed)) => {
+                    tally.errors.extend(malformed.iter().map(|m| {
+                        format!("project {}: {m}; its event is left as it is", project.name)
+                    }));
+                    let unreadable = malformed
+                        .iter()
+                        .filter_map(|m| m.id.as_deref())
+                        .map(uid_for)
+                        .collect::<HashSet<_>>();
+                    (items, unreadable)
+                }
+                Err(err) => {
+                    let _ = status::record_contact(env.store, false, Reachability::Unhealthy);
+                    tally
+                        .errors
+                        .push(format!("project {}: PLANE_API_ERROR: {err}", project.name));
+                    continue;
+                }
+            };
         let issues = match resolve(&plane, project, &items, env.config) {
             Ok(issues) => issues,
             Err(err) => {
@@ -196,7 +202,7 @@ fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<
             plane: &plane,
             project,
             issues: &issues,
-            listed: items.len(),
+            unreadable: &unreadable,
         };
         match sync_project(env, keeper, &place, &mut calendars, &listing) {
             Ok(writes) => {
@@ -254,8 +260,8 @@ struct Listing<'a> {
     plane: &'a PlaneClient<'a>,
     project: &'a Project,
     issues: &'a [Issue],
-    /// Work items listed, with or without a date.
-    listed: usize,
+    /// UIDs of the items listed that could not be read.
+    unreadable: &'a HashSet<String>,
 }
 
 fn sync_project(
@@ -294,7 +300,13 @@ fn sync_project(
         .map(|issue| target(issue, false))
         .collect();
     let record = |uid: &str| records::event(env.store, uid).ok().flatten();
-    let plan = planner::plan(&calendar.url, &desired, &existing, listing.listed, &record);
+    let scope = planner::Scope {
+        calendar_url: &calendar.url,
+        workspace: &env.config.plane.workspace,
+        unreadable: listing.unreadable,
+        max_delete_percent: env.config.max_delete_percent,
+    };
+    let plan = planner::plan(&scope, &desired, &existing, &record);
     let recheck = |uid: &str| current(listing.plane, listing.project, env.config, uid);
     let writer = executor::Writer {
         client: place.caldav,
@@ -431,6 +443,7 @@ pub fn issue(
             "{}/{}/projects/{}/issues/{}/",
             config.web_url, config.plane.workspace, project.id, item.id
         ),
+        workspace: config.plane.workspace.clone(),
         version: item.updated_at,
     }
 }

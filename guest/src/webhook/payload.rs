@@ -63,6 +63,8 @@ pub enum PayloadError {
     BadDate { field: &'static str },
     #[error("unknown action {0:?}")]
     UnknownAction(String),
+    #[error("{field} is not a Plane id")]
+    InvalidId { field: &'static str },
 }
 
 fn string(value: &Value) -> Option<String> {
@@ -106,18 +108,20 @@ pub fn parse(body: &[u8]) -> Result<(Change, Entity, Option<String>), PayloadErr
     let kind = kind.to_ascii_lowercase();
     let entity = match kind.as_str() {
         "issue" | "work_item" | "workitem" | "work-item" => {
-            let id = data
-                .get("id")
-                .and_then(string)
-                .ok_or(PayloadError::Missing("data.id"))?;
+            let id =
+                plane_id(data.get("id"), "data.id")?.ok_or(PayloadError::Missing("data.id"))?;
             check_date(&data, "target_date", "data.target_date")?;
             let project_id = match data.get("project") {
-                Some(Value::Object(project)) => project.get("id").and_then(string),
-                Some(other) => string(other),
-                None => None,
-            }
-            .or_else(|| data.get("project_id").and_then(string))
-            .or_else(|| value.get("project_id").and_then(string));
+                Some(Value::Object(project)) => plane_id(project.get("id"), "data.project.id")?,
+                other => plane_id(other, "data.project")?,
+            };
+            let project_id = match project_id {
+                Some(id) => Some(id),
+                None => match plane_id(data.get("project_id"), "data.project_id")? {
+                    Some(id) => Some(id),
+                    None => plane_id(value.get("project_id"), "project_id")?,
+                },
+            };
             Entity::WorkItem {
                 id,
                 project_id,
@@ -125,15 +129,27 @@ pub fn parse(body: &[u8]) -> Result<(Change, Entity, Option<String>), PayloadErr
             }
         }
         "project" => {
-            let id = data
-                .get("id")
-                .and_then(string)
-                .ok_or(PayloadError::Missing("data.id"))?;
+            let id =
+                plane_id(data.get("id"), "data.id")?.ok_or(PayloadError::Missing("data.id"))?;
             Entity::Project { id, data }
         }
         _ => Entity::Other { event },
     };
     Ok((change, entity, event_id))
+}
+
+/// An id where one is expected: absent, or a valid Plane id. Ids are used
+/// in request paths, hrefs and event properties, so anything else is
+/// refused here, at the boundary, before it reaches any of them.
+fn plane_id(value: Option<&Value>, field: &'static str) -> Result<Option<String>, PayloadError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(value) => string(value)
+            .filter(|id| crate::plane::is_valid_id(id))
+            .map(Some)
+            .ok_or(PayloadError::InvalidId { field }),
+    }
 }
 
 fn check_date(data: &Value, key: &str, field: &'static str) -> Result<(), PayloadError> {
@@ -229,5 +245,37 @@ mod tests {
             parse(br#"{"event": "issue", "action": "exploded", "data": {"id": "x"}}"#),
             Err(PayloadError::UnknownAction(_))
         ));
+    }
+
+    #[test]
+    fn ids_that_are_not_plane_ids_are_refused() {
+        for (body, field) in [
+            (
+                r#"{"event": "issue", "action": "updated", "data": {"id": "a\r\nATTENDEE:mailto:x@y"}}"#,
+                "data.id",
+            ),
+            (
+                r#"{"event": "issue", "action": "updated", "data": {"id": "a", "project": "../p"}}"#,
+                "data.project",
+            ),
+            (
+                r#"{"event": "issue", "action": "updated", "data": {"id": "a", "project": {"id": "p?x=1"}}}"#,
+                "data.project.id",
+            ),
+            (
+                r#"{"event": "issue", "action": "updated", "data": {"id": "a", "project_id": "p#x"}}"#,
+                "data.project_id",
+            ),
+            (
+                r#"{"event": "project", "action": "updated", "data": {"id": ["p"]}}"#,
+                "data.id",
+            ),
+        ] {
+            assert_eq!(
+                parse(body.as_bytes()),
+                Err(PayloadError::InvalidId { field }),
+                "{body}"
+            );
+        }
     }
 }
