@@ -468,3 +468,169 @@ fn status_error(method: &str, url: &str, status: u16) -> CalDavError {
         status,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caldav::Scheme;
+    use crate::net::scripted::{ScriptedHttp, response};
+
+    const HOME: &str = r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:response><d:href>/u/</d:href><d:propstat><d:prop><c:calendar-home-set><d:href>/u/</d:href></c:calendar-home-set></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+
+    fn client_for<'a>(
+        http: &'a ScriptedHttp,
+        credentials: &'a Credentials,
+        url: &str,
+    ) -> CalDavClient<'a> {
+        CalDavClient::new(http, url, credentials)
+    }
+
+    fn header<'r>(request: &'r HttpRequest, name: &str) -> Option<&'r str> {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn discovery_follows_a_well_known_redirect_within_the_origin() {
+        let http = ScriptedHttp::new(|request, _| {
+            Ok(match request.url.as_str() {
+                "http://dav:5232/.well-known/caldav" => response(301, &[("location", "/")], ""),
+                "http://dav:5232/" => response(207, &[], HOME),
+                other => panic!("unexpected {other}"),
+            })
+        });
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = client_for(&http, &credentials, "http://dav:5232/.well-known/caldav");
+        assert_eq!(client.discover_home().unwrap(), "http://dav:5232/u/");
+        assert_eq!(http.methods(), ["PROPFIND", "PROPFIND"]);
+    }
+
+    #[test]
+    fn redirects_elsewhere_or_in_circles_are_refused_with_what_to_fix() {
+        for location in [
+            "http://evil.example/",
+            "https://dav.other:5232/",
+            "http://dav:9999/",
+        ] {
+            let http =
+                ScriptedHttp::new(move |_, _| Ok(response(302, &[("location", location)], "")));
+            let credentials = Credentials::new("u", "p", Scheme::Basic);
+            let client = client_for(&http, &credentials, "http://dav:5232/.well-known/caldav");
+            let err = client.discover_home().unwrap_err();
+            assert!(matches!(err, CalDavError::Redirect { .. }), "{err}");
+            assert!(err.to_string().contains("CALDAV_URL"), "{err}");
+            assert_eq!(
+                http.requests.borrow().len(),
+                1,
+                "credentials never sent there"
+            );
+        }
+        let http = ScriptedHttp::new(|_, _| Ok(response(308, &[("location", "/loop")], "")));
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = client_for(&http, &credentials, "http://dav/");
+        assert!(matches!(
+            client.discover_home(),
+            Err(CalDavError::Redirect { .. })
+        ));
+        assert_eq!(http.requests.borrow().len(), MAX_REDIRECTS + 1);
+        // The same host upgraded to HTTPS is followed.
+        let http = ScriptedHttp::new(|request, _| {
+            Ok(if request.url.starts_with("http://") {
+                response(301, &[("location", "https://dav/dav/")], "")
+            } else {
+                response(207, &[], HOME)
+            })
+        });
+        let client = client_for(&http, &credentials, "http://dav/.well-known/caldav");
+        assert_eq!(client.discover_home().unwrap(), "https://dav/u/");
+    }
+
+    #[test]
+    fn a_uid_stored_elsewhere_is_a_conflict_not_a_failed_precondition() {
+        let xandikos = r#"<?xml version="1.0"?><ns0:error xmlns:ns0="DAV:" xmlns:ns1="urn:ietf:params:xml:ns:caldav"><ns1:no-uid-conflict><ns0:href>/c/x.ics</ns0:href></ns1:no-uid-conflict></ns0:error>"#;
+        let http = ScriptedHttp::new(move |_, index| {
+            Ok(match index {
+                0 => response(409, &[], ""),
+                1 => response(412, &[], xandikos),
+                _ => response(412, &[], ""),
+            })
+        });
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = client_for(&http, &credentials, "http://dav/");
+        let put = || {
+            client
+                .put("http://dav/c/e.ics", "X", &Precondition::Absent)
+                .unwrap()
+        };
+        assert_eq!(put(), WriteOutcome::UidConflict { existing: None });
+        assert_eq!(
+            put(),
+            WriteOutcome::UidConflict {
+                existing: Some("http://dav/c/x.ics".into())
+            }
+        );
+        assert_eq!(put(), WriteOutcome::PreconditionFailed);
+    }
+
+    #[test]
+    fn a_weak_etag_is_not_sent_where_it_can_never_match() {
+        let http = ScriptedHttp::new(|_, _| Ok(response(204, &[], "")));
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = client_for(&http, &credentials, "http://dav/");
+        client
+            .put(
+                "http://dav/c/e.ics",
+                "X",
+                &Precondition::Matches("W/\"1\"".into()),
+            )
+            .unwrap();
+        client.delete("http://dav/c/e.ics", Some("\"2\"")).unwrap();
+        let requests = http.requests.borrow();
+        assert_eq!(header(&requests[0], "if-match"), Some("*"));
+        assert_eq!(header(&requests[1], "if-match"), Some("\"2\""));
+    }
+
+    #[test]
+    fn refusals_inside_a_207_are_errors() {
+        let refused = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/c/e.ics</d:href><d:status>HTTP/1.1 423 Locked</d:status></d:response></d:multistatus>"#;
+        let proppatch = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/c/</d:href><d:propstat><d:prop><d:displayname/></d:prop><d:status>HTTP/1.1 403 Forbidden</d:status></d:propstat></d:response></d:multistatus>"#;
+        let http = ScriptedHttp::new(move |request, _| {
+            Ok(match request.method.as_str() {
+                "DELETE" => response(207, &[], refused),
+                _ => response(207, &[], proppatch),
+            })
+        });
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = client_for(&http, &credentials, "http://dav/");
+        assert!(matches!(
+            client.delete("http://dav/c/e.ics", None),
+            Err(CalDavError::Status { status: 423, .. })
+        ));
+        assert!(matches!(
+            client.rename_calendar("http://dav/c/", "Plane: X"),
+            Err(CalDavError::Status { status: 403, .. })
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_report_falls_back_to_one_event_at_a_time() {
+        let listing = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/c/</d:href><d:propstat><d:prop><d:resourcetype><d:collection/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response><d:response><d:href>/c/a.ics</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response><d:response><d:href>/c/b.ics</d:href><d:propstat><d:prop><d:getetag>"2"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+        let http = ScriptedHttp::new(move |request, _| {
+            Ok(match request.method.as_str() {
+                "REPORT" => response(207, &[], "<multistatus xmlns=\"DAV:\"><response>"),
+                "PROPFIND" => response(207, &[], listing),
+                _ => response(200, &[("etag", "\"e\"")], "BEGIN:VCALENDAR"),
+            })
+        });
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = client_for(&http, &credentials, "http://dav/");
+        let events = client.events("http://dav/c/").unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.url.as_str()).collect::<Vec<_>>(),
+            ["http://dav/c/a.ics", "http://dav/c/b.ics"]
+        );
+    }
+}
