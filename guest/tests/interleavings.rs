@@ -4,10 +4,12 @@
 //! against an in-memory CalDAV server and a scripted Plane, one step at a
 //! time in an order drawn from a seed, while Plane's items change and
 //! webhooks are delivered duplicated, reordered, late or never, servers
-//! fail, and syncs overlap.
+//! fail, syncs overlap, calendar clients move events to other hrefs or
+//! leave second copies, and projects lose their last items.
 //!
 //! Invariants, checked after every step:
-//! - no UID is stored twice in the account;
+//! - no UID is stored twice in the account, except where a calendar
+//!   client planted a copy (then the next full sync leaves one);
 //! - no write replaces an event with an older version of its item;
 //! - no event of an item's current, dated state is deleted;
 //! - every write a sync makes happens while it holds the lease.
@@ -79,6 +81,8 @@ struct Shared {
     violations: Mutex<Vec<String>>,
     answers: Mutex<Vec<Answer>>,
     reports: Mutex<Vec<sync::status::LastSync>>,
+    /// UIDs a calendar client stored a second copy of.
+    planted: Mutex<HashSet<String>>,
 }
 
 impl Shared {
@@ -112,6 +116,18 @@ impl Shared {
             Change::Put { .. } => {}
             Change::Delete { href, before } => {
                 let stored = read(before);
+                // Removing one of two copies loses nothing.
+                let copies_left = self
+                    .caldav
+                    .lock()
+                    .unwrap()
+                    .all_events()
+                    .iter()
+                    .filter(|(_, data)| read(data).uid == stored.uid)
+                    .count();
+                if copies_left > 0 {
+                    return;
+                }
                 let plane = self.plane.lock().unwrap();
                 let current = stored
                     .uid
@@ -248,6 +264,7 @@ impl Model {
             violations: Mutex::default(),
             answers: Mutex::default(),
             reports: Mutex::default(),
+            planted: Mutex::default(),
         });
         let mut model = Model {
             shared,
@@ -358,9 +375,9 @@ impl Model {
         if item.deleted {
             return;
         }
-        // A project keeps at least one listed item: an empty listing is
-        // held for an outage (the mass-deletion guard), not synced.
-        let removable = listed_per_project.get(&item.project).copied().unwrap_or(0) > 1;
+        // A project may lose its last items: few deletions are never
+        // withheld, however large a share of the calendar they are.
+        let removable = listed_per_project.contains_key(&item.project);
         let date = self.date();
         let kind = self.rng.below(6);
         let mut plane = self.shared.plane.lock().unwrap();
@@ -492,6 +509,15 @@ impl Model {
                 let percent = [0, 0, 25][self.rng.below(3)];
                 self.shared.faults.lock().unwrap().plane_failure_percent = percent;
             }
+            88..90 => {
+                let pick = self.rng.below(64);
+                let mut caldav = self.shared.caldav.lock().unwrap();
+                if self.rng.chance(50) {
+                    caldav.move_event(pick);
+                } else if let Some(uid) = caldav.plant_copy(pick) {
+                    self.shared.planted.lock().unwrap().insert(uid);
+                }
+            }
             _ => {
                 self.step_an_actor();
             }
@@ -501,6 +527,11 @@ impl Model {
     }
 
     fn check(&self) {
+        self.check_with(&self.shared.planted.lock().unwrap().clone());
+    }
+
+    /// The invariants; a UID in `copies_allowed` may be stored twice.
+    fn check_with(&self, copies_allowed: &HashSet<String>) {
         if let Some(panic) = self.shared.scheduler.panic() {
             panic!("seed {}: an actor panicked: {panic}", self.seed);
         }
@@ -515,7 +546,7 @@ impl Model {
         for (href, data) in self.shared.caldav.lock().unwrap().all_events() {
             let uid = read(&data).uid.unwrap_or_default();
             assert!(
-                seen.insert(uid.clone()),
+                seen.insert(uid.clone()) || copies_allowed.contains(&uid),
                 "seed {}: UID {uid} stored twice (again at {href})",
                 self.seed
             );
@@ -553,6 +584,11 @@ impl Model {
             .map(|(_, data)| read(&data))
             .find(|stored| stored.uid.as_deref() == Some(uid.as_str()))
             .map(|stored| stored.event.expect("an owned event reads back"))
+    }
+
+    fn has_planted_copy(&self, item: &Item) -> bool {
+        let uid = format!("plane-issue-{}@calplanebot", item.id);
+        self.shared.planted.lock().unwrap().contains(&uid)
     }
 
     /// Whether the calendar shows the item as Plane has it now.
@@ -604,7 +640,12 @@ impl Model {
                         && a.status == 200
                         && a.outcome == "processed"
                 });
-                if applied && let Err(why) = self.shows(item) {
+                // A planted second copy may be the one read back until
+                // the next full sync removes it.
+                if applied
+                    && !self.has_planted_copy(item)
+                    && let Err(why) = self.shows(item)
+                {
                     panic!(
                         "seed {}: a processed webhook's change was lost: {why} ({item:?})",
                         self.seed
@@ -612,9 +653,11 @@ impl Model {
                 }
             }
         }
-        // One more sync makes the calendars equal Plane.
+        // One more sync makes the calendars equal Plane, and leaves one
+        // copy of every event.
         self.spawn_sync();
         self.quiesce(false);
+        self.check_with(&HashSet::new());
         let reports = self.shared.reports.lock().unwrap();
         let last = reports.last().expect("the final sync ran");
         assert_eq!(

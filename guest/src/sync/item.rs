@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::SyncEnv;
 use super::calendars;
 use super::executor::{self, Applied, Known};
-use super::planner::{Target, event_url};
+use super::planner::{Target, event_url, keeper};
 use super::queue::{self, QueuedChange};
 use super::records::{self, EventRecord};
 use super::run::{resolve, target};
@@ -313,24 +313,34 @@ fn upsert(
         // CalPlaneBot, which names events `{uid}.ics`, or moved by a
         // client): the event is updated where it is.
         Err(executor::WriteError::CalDav(CalDavError::UidConflict { existing, path })) => {
-            let named = existing
-                .clone()
-                .filter(|u| u.starts_with(&calendar) && *u != url);
-            let elsewhere = match named {
-                Some(href) => Some(href),
-                None => located(clients, &calendar, &target.uid)?
-                    .into_iter()
-                    .find(|u| *u != url),
-            };
-            match elsewhere {
-                Some(href) => write(&href, Known::Unknown)?,
-                None => {
-                    return Err(ItemError::CalDav(CalDavError::UidConflict {
-                        path,
-                        existing,
-                    }));
+            let mut found = located(clients, &calendar, &target.uid)?;
+            if let Some(named) = existing.clone().filter(|u| u.starts_with(&calendar)) {
+                if !found.contains(&named) {
+                    found.push(named);
                 }
             }
+            if found.is_empty() {
+                return Err(ItemError::CalDav(CalDavError::UidConflict {
+                    path,
+                    existing,
+                }));
+            }
+            let urls: Vec<&str> = found.iter().map(String::as_str).collect();
+            let canonical = event_url(&calendar, &target.uid);
+            let keep = found[keeper(&canonical, Some(&url), &urls)].clone();
+            // Second copies first: a server that checks UIDs refuses to
+            // update one copy while another exists.
+            for copy in found.iter().filter(|u| **u != keep) {
+                let gone = Target {
+                    event: None,
+                    version: None,
+                    ..target.clone()
+                };
+                clients
+                    .writer(env)
+                    .apply(copy, &gone, Known::Unknown, &|| None)?;
+            }
+            write(&keep, Known::Unknown)?
         }
         other => other?,
     };

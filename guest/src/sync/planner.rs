@@ -8,7 +8,6 @@
 //! are decided from a listing that may be minutes old, so those actions ask
 //! Plane about the single item before they are carried out.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -119,26 +118,34 @@ pub fn plan(
     record: &dyn Fn(&str) -> Option<EventRecord>,
 ) -> Plan {
     let calendar_url = scope.calendar_url;
-    let mut owned: HashMap<&str, &Existing> = HashMap::new();
-    let mut duplicates = Vec::new();
+    let mut copies: HashMap<&str, Vec<&Existing>> = HashMap::new();
     for event in existing {
         let Some(uid) = event.stored.uid.as_deref().filter(|uid| is_owned_uid(uid)) else {
             continue;
         };
-        if scope.unreadable.contains(uid) {
-            continue;
+        if !scope.unreadable.contains(uid) {
+            copies.entry(uid).or_default().push(event);
         }
-        match owned.entry(uid) {
-            Entry::Vacant(slot) => {
-                slot.insert(event);
-            }
-            // Two copies of one UID: the one where the service puts it
-            // stays, the other goes.
-            Entry::Occupied(mut slot) if event.url == event_url(calendar_url, uid) => {
-                duplicates.push(slot.insert(event));
-            }
-            Entry::Occupied(_) => duplicates.push(event),
+    }
+    // Copies of one UID at several hrefs (planted by a client, or left by
+    // a server that does not check): one stays and is made right, the
+    // others go. The one that stays is where the service puts events, else
+    // where the store says it wrote last (a webhook may have written there
+    // since the listing), else the first.
+    let mut owned: HashMap<&str, &Existing> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for (uid, mut found) in copies {
+        if found.len() > 1 {
+            let recorded = record(uid).and_then(|r| r.url);
+            let urls: Vec<&str> = found.iter().map(|e| e.url.as_str()).collect();
+            let keep = keeper(&event_url(calendar_url, uid), recorded.as_deref(), &urls);
+            found.swap(0, keep);
         }
+        let mut found = found.into_iter();
+        if let Some(keeper) = found.next() {
+            owned.insert(uid, keeper);
+        }
+        duplicates.extend(found);
     }
     let mut result = Plan::default();
     let mut wanted = HashSet::new();
@@ -233,8 +240,10 @@ pub fn plan(
         .map(|d| delete(d, d.stored.uid.as_deref().unwrap_or_default(), false))
         .collect();
     copies.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
-    // Second copies go whatever their number: the item keeps its event.
-    result.actions.extend(copies);
+    // Second copies go whatever their number (the item keeps its event),
+    // and first: a server that checks UIDs refuses to update a copy while
+    // another exists (Radicale answers 409).
+    result.actions.splice(0..0, copies);
     let owned_count = owned
         .iter()
         .filter(|(uid, found)| wanted.contains(*uid) || is_ours(uid, found))
@@ -251,6 +260,16 @@ pub fn plan(
         result.actions.extend(gone);
     }
     result
+}
+
+/// Of several copies of one event (`urls`), the one that stays: where the
+/// service puts events, else where the store says it wrote last (a webhook
+/// may have written there since the calendar was read), else the first.
+pub fn keeper(canonical: &str, recorded: Option<&str>, urls: &[&str]) -> usize {
+    urls.iter()
+        .position(|u| *u == canonical)
+        .or_else(|| urls.iter().position(|u| Some(*u) == recorded))
+        .unwrap_or(0)
 }
 
 fn delete(found: &Existing, uid: &str, confirm: bool) -> Action {
@@ -628,6 +647,23 @@ mod tests {
                 matches!(&plan.actions[0], Action::Delete { url, confirm: false, .. } if url == "http://dav/cal/copy.ics")
             );
         }
+    }
+
+    #[test]
+    fn of_two_copies_elsewhere_the_one_last_written_stays() {
+        let wanted = target("a", "A");
+        let mut first = existing(&wanted);
+        first.url = "http://dav/cal/a-copy.ics".into();
+        let mut second = existing(&wanted);
+        second.url = "http://dav/cal/z-moved.ics".into();
+        let written = EventRecord::written(&second.url, None, "h".into(), None);
+        let p = plan_in(std::slice::from_ref(&wanted), &[first, second], &|_| {
+            Some(written.clone())
+        });
+        assert_eq!(p.actions.len(), 1, "{:?}", p.actions);
+        assert!(
+            matches!(&p.actions[0], Action::Delete { url, confirm: false, .. } if url == "http://dav/cal/a-copy.ics")
+        );
     }
 
     #[test]

@@ -138,8 +138,18 @@ impl FakeCalDav {
             },
             "REPORT" => match self.calendars.get(&path) {
                 Some(calendar) => {
+                    // A calendar-query on the UID (RFC 4791 §9.7.5
+                    // text-match: a substring).
+                    let wanted_uid = body
+                        .contains("prop-filter name=\"UID\"")
+                        .then(|| between(&body, "collation=\"i;octet\">", "</c:text-match>"));
                     let mut out = String::new();
                     for (name, (etag, data)) in &calendar.events {
+                        if let Some(wanted) = &wanted_uid
+                            && !uid(data).is_some_and(|u| u.contains(wanted.as_str()))
+                        {
+                            continue;
+                        }
                         out.push_str(&prop_response(
                             &format!("{path}{name}"),
                             &format!(
@@ -242,6 +252,55 @@ impl FakeCalDav {
             before: current.1,
         };
         (response(204, &[], ""), Some(change))
+    }
+
+    /// Owned events: (calendar, name, data), in a stable order.
+    fn owned(&self) -> Vec<(String, String, String)> {
+        self.calendars
+            .iter()
+            .flat_map(|(path, calendar)| {
+                calendar.events.iter().filter_map(move |(name, (_, data))| {
+                    uid(data)
+                        .filter(|u| u.starts_with("plane-issue-"))
+                        .map(|_| (path.clone(), name.clone(), data.clone()))
+                })
+            })
+            .collect()
+    }
+
+    /// A calendar client moves an owned event to `{uid}.ics`, where the
+    /// original CalPlaneBot stores events. Returns the UID.
+    pub fn move_event(&mut self, pick: usize) -> Option<String> {
+        let owned = self.owned();
+        let (calendar, name, data) = owned.get(pick % owned.len().max(1))?.clone();
+        let uid = uid(&data)?;
+        let target = format!("{}.ics", uid.replace('@', "%40"));
+        if target == name {
+            return None;
+        }
+        self.next_etag += 1;
+        let etag = format!("\"{}\"", self.next_etag);
+        let cal = self.calendars.get_mut(&calendar)?;
+        cal.events.remove(&name);
+        cal.events.insert(target, (etag, data));
+        Some(uid)
+    }
+
+    /// A second copy of an owned event, edited, at another href: what a
+    /// client or a server without the UID check can leave. Returns the UID.
+    pub fn plant_copy(&mut self, pick: usize) -> Option<String> {
+        let owned = self.owned();
+        let (calendar, _, data) = owned.get(pick % owned.len().max(1))?.clone();
+        let uid = uid(&data)?;
+        self.next_etag += 1;
+        let etag = format!("\"{}\"", self.next_etag);
+        let edited = data.replacen("SUMMARY:", "SUMMARY:(copy) ", 1);
+        let name = format!("copy-{}.ics", self.next_etag);
+        self.calendars
+            .get_mut(&calendar)?
+            .events
+            .insert(name, (etag, edited));
+        Some(uid)
     }
 
     /// Every event in every calendar: (href, data).
