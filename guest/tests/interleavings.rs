@@ -712,8 +712,8 @@ fn seeds() -> Vec<u64> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
     // Seeds that once found a bug, kept so that it stays found.
-    let found: [u64; 13] = [
-        478, 633, 1098, 1160, 1316, 1547, 1741, 1881, 2209, 2316, 2351, 2767, 4172,
+    let found: [u64; 17] = [
+        4, 50, 108, 191, 478, 633, 1098, 1160, 1316, 1547, 1741, 1881, 2209, 2316, 2351, 2767, 4172,
     ];
     (1..=count).chain(found).collect()
 }

@@ -112,15 +112,18 @@ pub fn execute(
             }
         };
         let on_conflict = || recheck(&target.uid).ok();
-        let written = if removal {
-            writer.write(url, &target, known, &on_conflict)
-        } else {
-            // A second copy: the item's own event and record stay, and a
-            // conflict on it is no reason to write the item there.
-            writer
-                .apply(url, &target, known, &|| None)
-                .map(|(applied, _, _)| applied)
-                .map_err(WriteError::from)
+        let written = match (removal, &known) {
+            (false, Known::Version(etag)) => writer
+                .remove_copy(url, etag.as_deref())
+                .map(|deleted| {
+                    if deleted {
+                        Applied::Deleted
+                    } else {
+                        Applied::Unchanged
+                    }
+                })
+                .map_err(WriteError::from),
+            _ => writer.write(url, &target, known, &on_conflict),
         };
         match written {
             Ok(applied) => outcome.count(applied),
@@ -204,6 +207,16 @@ impl Writer<'_> {
         let mut target = target.clone();
         for _ in 0..MAX_ROUNDS {
             let seen = records::read_event(self.store, &target.uid)?;
+            // What the caller knew may be older than the record: another
+            // writer put the event there since.
+            if matches!(known, Known::Absent)
+                && seen
+                    .record
+                    .as_ref()
+                    .is_some_and(|r| r.url.as_deref() == Some(url))
+            {
+                known = Known::Unknown;
+            }
             let deleted = seen.record.as_ref().is_some_and(EventRecord::is_deletion);
             if seen.record.as_ref().is_some_and(|r| outranks(r, &target)) {
                 return Ok(Applied::Superseded);
@@ -240,13 +253,27 @@ impl Writer<'_> {
                 }
                 // A removal for an item Plane did not have, while someone
                 // wrote it meanwhile: who asked Plane last is not known, so
-                // the event stays and the next full sync settles it (it may
-                // linger; a current event must not be deleted).
-                Some(theirs)
+                // an event written after this removal stays and the next
+                // full sync settles it (it may linger; a current event must
+                // not be deleted). But if that write is the one this removal
+                // deleted (nothing is there now), the record must not claim
+                // it: it records the removal, which the full sync confirms
+                // with Plane before giving the item an event again.
+                Some(_)
                     if target.event.is_none()
                         && target.version.is_none()
-                        && !theirs.is_removed() =>
+                        && !now.as_ref().is_some_and(EventRecord::is_removed) =>
                 {
+                    if applied == Applied::Deleted && self.client.get(url)?.is_none() {
+                        let current = records::read_event(self.store, &target.uid)?;
+                        if current.record == now
+                            && records::replace_event(self.store, &target.uid, &current, &mine)?
+                        {
+                            return Ok(Applied::Deleted);
+                        }
+                        known = Known::Unknown;
+                        continue;
+                    }
                     return Ok(Applied::Superseded);
                 }
                 // An older or equal write was recorded meanwhile, and may
@@ -360,6 +387,19 @@ impl Writer<'_> {
             path: crate::net::path_of(url).to_string(),
             status: 412,
         })
+    }
+
+    /// Deletes a second copy of an event, but only as it was read: a copy
+    /// that changed or moved since (a client, or a webhook writing it) may
+    /// be the one holding the item now, and stays for the next sync to
+    /// judge (a server that lists no ETags gets an unconditional DELETE:
+    /// the copy that stays is rewritten right after). The item's own event
+    /// and record are not touched. Returns whether it was deleted.
+    pub fn remove_copy(&self, url: &str, etag: Option<&str>) -> Result<bool, CalDavError> {
+        Ok(matches!(
+            self.client.delete(url, etag)?,
+            WriteOutcome::Done { .. }
+        ))
     }
 
     /// Whether the event at `url` is still the service's own write of this

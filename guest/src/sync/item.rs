@@ -313,32 +313,22 @@ fn upsert(
         // CalPlaneBot, which names events `{uid}.ics`, or moved by a
         // client): the event is updated where it is.
         Err(executor::WriteError::CalDav(CalDavError::UidConflict { existing, path })) => {
-            let mut found = located(clients, &calendar, &target.uid)?;
-            if let Some(named) = existing.clone().filter(|u| u.starts_with(&calendar)) {
-                if !found.contains(&named) {
-                    found.push(named);
-                }
-            }
+            let found = clients.caldav.find_by_uid(&calendar, &target.uid)?;
             if found.is_empty() {
                 return Err(ItemError::CalDav(CalDavError::UidConflict {
                     path,
                     existing,
                 }));
             }
-            let urls: Vec<&str> = found.iter().map(String::as_str).collect();
+            let urls: Vec<&str> = found.iter().map(|e| e.url.as_str()).collect();
             let canonical = event_url(&calendar, &target.uid);
-            let keep = found[keeper(&canonical, Some(&url), &urls)].clone();
+            let keep = found[keeper(&canonical, Some(&url), &urls)].url.clone();
             // Second copies first: a server that checks UIDs refuses to
             // update one copy while another exists.
-            for copy in found.iter().filter(|u| **u != keep) {
-                let gone = Target {
-                    event: None,
-                    version: None,
-                    ..target.clone()
-                };
+            for copy in found.iter().filter(|e| e.url != keep) {
                 clients
                     .writer(env)
-                    .apply(copy, &gone, Known::Unknown, &|| None)?;
+                    .remove_copy(&copy.url, copy.etag.as_deref())?;
             }
             write(&keep, Known::Unknown)?
         }
@@ -401,29 +391,39 @@ fn remove(
                 .filter(|u| u.starts_with(&calendar))
                 .map(|u| (u, r))
         });
-        let places = match recorded {
-            Some((url, r)) => vec![(url.to_string(), Known::Version(r.etag.clone()))],
-            // Not where the store says: wherever the calendar holds the UID
-            // (every copy), or nowhere, which is still remembered.
-            None => {
-                let found = located(clients, &calendar, uid)?;
-                if found.is_empty() {
-                    vec![(event_url(&calendar, uid), Known::Absent)]
-                } else {
-                    found.into_iter().map(|url| (url, Known::Unknown)).collect()
-                }
-            }
-        };
-        for (url, known) in places {
-            match clients.writer(env).write(&url, &target, known, &|| None)? {
-                Applied::Deleted => {
-                    status::count(env.store, Applied::Deleted)?;
-                    result = Applied::Deleted;
-                }
+        let mut deleted_here = false;
+        if let Some((url, r)) = recorded {
+            let known = Known::Version(r.etag.clone());
+            match clients.writer(env).write(url, &target, known, &|| None)? {
+                Applied::Deleted => deleted_here = true,
                 // A newer version of the item wrote that event: it stays.
                 Applied::Superseded => return Ok(Applied::Superseded),
                 _ => {}
             }
+        }
+        if !deleted_here {
+            // Not where the store says (or it says nothing): wherever the
+            // calendar holds the UID (every copy), or nowhere, which is
+            // still remembered.
+            let found = located(clients, &calendar, uid)?;
+            // Looked at again after the record is read: someone may have
+            // written it since the query.
+            let places = if found.is_empty() && recorded.is_none() {
+                vec![(event_url(&calendar, uid), Known::Unknown)]
+            } else {
+                found.into_iter().map(|url| (url, Known::Unknown)).collect()
+            };
+            for (url, known) in places {
+                match clients.writer(env).write(&url, &target, known, &|| None)? {
+                    Applied::Deleted => deleted_here = true,
+                    Applied::Superseded => return Ok(Applied::Superseded),
+                    _ => {}
+                }
+            }
+        }
+        if deleted_here {
+            status::count(env.store, Applied::Deleted)?;
+            result = Applied::Deleted;
         }
     }
     Ok(result)

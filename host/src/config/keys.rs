@@ -7,6 +7,8 @@ pub enum Kind {
     Url,
     /// A whole number greater than zero.
     Count,
+    /// A whole number from 0 to 100.
+    Percent,
     Seconds,
     Bool,
     Level,
@@ -116,6 +118,12 @@ pub const KEYS: &[Key] = &[
         Kind::Count,
         "120",
         "How long a crashed sync can block the next one",
+    ),
+    key(
+        "SYNC_MAX_DELETE_PERCENT",
+        Kind::Percent,
+        "50",
+        "Share of a calendar's events one sync may delete (when more than 10) before it withholds the deletions",
     ),
     key(
         "ENABLE_SYNC",

@@ -134,6 +134,15 @@ impl Settings {
                 });
             }
         }
+        for key in KEYS.iter().filter(|k| k.kind == keys::Kind::Percent) {
+            let value = Self::get(&vars, key.name);
+            if value.is_some_and(|v| !matches!(v.parse::<u8>(), Ok(n) if n <= 100)) {
+                errors.push(InvalidSetting {
+                    key: key.name,
+                    reason: "expected a whole number from 0 to 100".into(),
+                });
+            }
+        }
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }
