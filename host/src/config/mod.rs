@@ -273,6 +273,19 @@ mod tests {
     }
 
     #[test]
+    fn a_percentage_is_0_to_100() {
+        for ok in ["0", "50", "100"] {
+            assert!(settings(&[("SYNC_MAX_DELETE_PERCENT", ok)]).is_ok(), "{ok}");
+        }
+        for bad in ["101", "-1", "50%", "half"] {
+            assert!(
+                settings(&[("SYNC_MAX_DELETE_PERCENT", bad)]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults() {
         let s = settings(&[]).unwrap();
         assert!(s.enable_sync);
@@ -289,10 +302,12 @@ mod tests {
             ("ENABLE_SYNC", "maybe"),
             ("LOG_LEVEL", "LOUD"),
             ("CALDAV_AUTH_TYPE", "kerberos"),
+            ("SYNC_MAX_DELETE_PERCENT", "150"),
         ])
         .unwrap_err();
         let message = err.to_string();
         for key in [
+            "SYNC_MAX_DELETE_PERCENT",
             "SYNC_INTERVAL_SECONDS",
             "PLANE_BASE_URL",
             "CALDAV_URL",
