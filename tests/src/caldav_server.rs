@@ -68,7 +68,7 @@ pub struct CalDavServer {
     child: Child,
     pub kind: Kind,
     pub port: u16,
-    _storage: tempfile::TempDir,
+    storage: tempfile::TempDir,
 }
 
 impl CalDavServer {
@@ -113,7 +113,7 @@ impl CalDavServer {
             child,
             kind,
             port,
-            _storage: storage,
+            storage,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -130,6 +130,18 @@ impl CalDavServer {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Where Radicale keeps the collections: `<user>/<calendar>/<href name>`
+    /// below it, one file per event. `None` for Xandikos, which keeps a Git
+    /// repository instead.
+    pub fn storage_root(&self) -> Option<PathBuf> {
+        (self.kind == Kind::Radicale).then(|| {
+            self.storage
+                .path()
+                .join("collections")
+                .join("collection-root")
+        })
     }
 
     /// The calendar home of the test user (`alice` on Radicale, where any

@@ -1,5 +1,6 @@
 //! A reverse proxy in front of a CalDAV server that counts requests by
-//! method, and can play "server down" by refusing connections' requests.
+//! method, and can play "server down" by refusing connections' requests,
+//! or play a server that changes what it stores by rewriting PUT bodies.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,11 +11,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
+/// Turns the body of a PUT into what the server is sent instead.
+pub type Rewrite = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
 #[derive(Clone)]
 pub struct CountingProxy {
     pub addr: SocketAddr,
     counts: Arc<Mutex<BTreeMap<String, u32>>>,
     puts: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<(String, String)>>>,
+    rewrite: Arc<Mutex<Option<Rewrite>>>,
     down: Arc<AtomicBool>,
 }
 
@@ -30,10 +36,14 @@ impl CountingProxy {
     pub fn start(upstream_port: u16) -> CountingProxy {
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
         let puts = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let rewrite = Arc::new(Mutex::new(None));
         let down = Arc::new(AtomicBool::new(false));
         let seen = Seen {
             counts: counts.clone(),
             puts: puts.clone(),
+            log: log.clone(),
+            rewrite: rewrite.clone(),
         };
         let d = down.clone();
         let admit_down = down.clone();
@@ -45,6 +55,8 @@ impl CountingProxy {
             addr,
             counts,
             puts,
+            log,
+            rewrite,
             down,
         }
     }
@@ -76,11 +88,44 @@ impl CountingProxy {
     pub fn reset(&self) {
         self.counts.lock().unwrap().clear();
         self.puts.lock().unwrap().clear();
+        self.log.lock().unwrap().clear();
     }
 
-    /// The bodies of the PUTs since the last reset, in order.
+    /// The bodies of the PUTs since the last reset, in order, as the
+    /// service sent them (before any rewrite).
     pub fn put_bodies(&self) -> Vec<String> {
         self.puts.lock().unwrap().clone()
+    }
+
+    /// Every request since the last reset as (method, path), in order.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Paths of the requests with `method` since the last reset.
+    pub fn paths(&self, method: &str) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, path)| path)
+            .collect()
+    }
+
+    /// From now on the server stores `rewrite(body)` for every PUT, as a
+    /// server that normalises or drops what it does not keep would.
+    pub fn set_put_rewrite(&self, rewrite: impl Fn(&str) -> String + Send + Sync + 'static) {
+        *self.rewrite.lock().unwrap() = Some(Arc::new(rewrite));
+    }
+
+    /// Every PUT reaches the server without the content lines of `name`
+    /// (e.g. `COLOR`).
+    pub fn strip_put_property(&self, name: &str) {
+        let name = name.to_string();
+        self.set_put_rewrite(move |body| without_property(body, &name));
+    }
+
+    pub fn clear_put_rewrite(&self) {
+        *self.rewrite.lock().unwrap() = None;
     }
 
     /// While down, connections are closed without an answer.
@@ -89,11 +134,31 @@ impl CountingProxy {
     }
 }
 
-/// What the proxy keeps of the requests it forwards.
+/// iCalendar text without the content lines (folded ones included) of
+/// the property `name`.
+pub fn without_property(ics: &str, name: &str) -> String {
+    let mut out = String::with_capacity(ics.len());
+    let mut skipping = false;
+    for line in ics.split_inclusive('\n') {
+        let continued = line.starts_with(' ') || line.starts_with('\t');
+        if !continued {
+            let head = line.split([':', ';']).next().unwrap_or("");
+            skipping = head.eq_ignore_ascii_case(name);
+        }
+        if !skipping {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// What the proxy keeps of the requests it forwards, and how it changes them.
 #[derive(Clone)]
 struct Seen {
     counts: Arc<Mutex<BTreeMap<String, u32>>>,
     puts: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<(String, String)>>>,
+    rewrite: Arc<Mutex<Option<Rewrite>>>,
 }
 
 async fn forward(
@@ -116,15 +181,23 @@ async fn forward(
         .unwrap()
         .entry(request.method().to_string())
         .or_insert(0) += 1;
+    seen.log.lock().unwrap().push((
+        request.method().to_string(),
+        request.uri().path().to_string(),
+    ));
     let (parts, body) = request.into_parts();
-    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+    let Ok(mut body) = body.collect().await.map(|b| b.to_bytes()) else {
         return failure(400);
     };
+    let mut rewritten = false;
     if parts.method == hyper::Method::PUT {
-        seen.puts
-            .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(&body).into_owned());
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let rewrite = seen.rewrite.lock().unwrap().clone();
+        if let Some(rewrite) = rewrite {
+            body = Bytes::from(rewrite(&text));
+            rewritten = true;
+        }
+        seen.puts.lock().unwrap().push(text);
     }
     let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await else {
         return failure(502);
@@ -143,7 +216,9 @@ async fn forward(
             .unwrap_or("/"),
     );
     for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
+        // A rewritten body has a length of its own, which hyper sets.
+        let stale_length = rewritten && name == hyper::header::CONTENT_LENGTH;
+        if !HOP_BY_HOP.contains(&name.as_str()) && !stale_length {
             upstream = upstream.header(name, value);
         }
     }

@@ -3,10 +3,12 @@
 //! the pagination envelope with `"<per_page>:<page>:<is_prev>"` cursors and
 //! a non-empty `next_cursor` on the last page, `expand=`, deleted/archived/
 //! draft items hidden from lists and 404 on GET, a sliding-window rate limit
-//! with `X-RateLimit-*` headers and `429` + `Retry-After`, and knobs to
-//! change the data between syncs.
+//! with `X-RateLimit-*` headers and `429` + `Retry-After`, offset pagination
+//! over the live set (an item removed while a listing pages moves every
+//! later item one place up, so the next page skips one), and knobs to change
+//! the data between syncs or in the middle of a listing.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,8 +54,30 @@ pub struct FakeState {
     pub group: String,
 }
 
+/// One page of a project's work-item listing, as it was served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedPage {
+    pub project_id: String,
+    /// As in the cursor: the first page is 0.
+    pub page: usize,
+    pub item_ids: Vec<String>,
+}
+
+/// A change made to an item right after a page of its project's listing
+/// was served.
+struct PageHook {
+    project_id: String,
+    page: usize,
+    item_id: String,
+    change: Box<dyn FnOnce(&mut FakeItem) + Send>,
+}
+
 #[derive(Default)]
 struct Data {
+    workspace: String,
+    /// Mixed into project ids, so that two fake Planes (two workspaces)
+    /// never hand out the same UUIDs; 0 for the default workspace.
+    id_space: u16,
     projects: Vec<FakeProject>,
     items: Vec<FakeItem>,
     states: Vec<(String, FakeState)>,
@@ -71,6 +95,14 @@ struct Data {
     delay: Duration,
     /// Requests still to be answered `500` (Plane failing for a while).
     failures: u32,
+    /// JSON fields that replace what an item's object would say, by item id.
+    raw_fields: HashMap<String, Vec<(String, Value)>>,
+    page_hooks: Vec<PageHook>,
+    /// (project, page, status): pages of a listing answered with an error.
+    failing_pages: Vec<(String, usize, u16)>,
+    /// Requests answered with one of `failing_pages`' errors.
+    page_failures: u32,
+    served: Vec<ServedPage>,
 }
 
 #[derive(Clone)]
@@ -108,8 +140,25 @@ fn timestamp() -> String {
 }
 
 impl FakePlane {
+    /// Workspace [`WORKSPACE`].
     pub fn start() -> FakePlane {
+        Self::start_for(WORKSPACE)
+    }
+
+    /// A Plane whose workspace slug is `workspace`; any other slug is 404.
+    pub fn start_for(workspace: &str) -> FakePlane {
+        let id_space = if workspace == WORKSPACE {
+            0
+        } else {
+            // FNV-1a, folded to 16 bits and never 0.
+            let hash = workspace.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            ((hash >> 16) as u16 ^ hash as u16).max(1)
+        };
         let data = Arc::new(Mutex::new(Data {
+            workspace: workspace.to_string(),
+            id_space,
             rate_limit: 60,
             window: Duration::from_secs(60),
             next_sequence: 1,
@@ -145,8 +194,9 @@ impl FakePlane {
     pub fn add_project(&self, name: &str, identifier: &str) -> String {
         self.with(|d| {
             let id = format!(
-                "{:08x}-0000-4000-8000-{:012x}",
+                "{:08x}-{:04x}-4000-8000-{:012x}",
                 d.projects.len() + 1,
+                d.id_space,
                 d.projects.len() + 1
             );
             for (group, state_name) in STATE_GROUPS {
@@ -282,6 +332,80 @@ impl FakePlane {
         self.with(|d| d.requests)
     }
 
+    /// From now on every object of the item (listings, single GET, webhook
+    /// data) carries `value` as its field `key`, whatever the item says:
+    /// for data the fake's model cannot express (an impossible date, a
+    /// `null` in a list). Does not bump `updated_at`.
+    pub fn set_raw_field(&self, item_id: &str, key: &str, value: Value) {
+        self.with(|d| {
+            let fields = d.raw_fields.entry(item_id.to_string()).or_default();
+            fields.retain(|(k, _)| k != key);
+            fields.push((key.to_string(), value));
+        })
+    }
+
+    pub fn clear_raw_fields(&self, item_id: &str) {
+        self.with(|d| {
+            d.raw_fields.remove(item_id);
+        })
+    }
+
+    /// Once, right after page `page` (0 is the first) of the project's
+    /// work-item listing has been served, applies `change` to the item
+    /// (bumping `updated_at`), as another user editing Plane while the
+    /// service pages through it.
+    pub fn on_page_served(
+        &self,
+        project_id: &str,
+        page: usize,
+        item_id: &str,
+        change: impl FnOnce(&mut FakeItem) + Send + 'static,
+    ) {
+        self.with(|d| {
+            d.page_hooks.push(PageHook {
+                project_id: project_id.to_string(),
+                page,
+                item_id: item_id.to_string(),
+                change: Box::new(change),
+            })
+        })
+    }
+
+    /// Archives the item right after page `page` of its project's listing.
+    pub fn archive_after_page(&self, project_id: &str, page: usize, item_id: &str) {
+        self.on_page_served(project_id, page, item_id, |item| item.archived = true);
+    }
+
+    /// Deletes the item right after page `page` of its project's listing.
+    pub fn delete_after_page(&self, project_id: &str, page: usize, item_id: &str) {
+        self.on_page_served(project_id, page, item_id, |item| item.deleted = true);
+    }
+
+    /// Until cleared, page `page` (0 is the first) of the project's
+    /// work-item listing is answered with `status`.
+    pub fn fail_listing_page(&self, project_id: &str, page: usize, status: u16) {
+        self.with(|d| d.failing_pages.push((project_id.to_string(), page, status)))
+    }
+
+    pub fn clear_listing_failures(&self) {
+        self.with(|d| d.failing_pages.clear())
+    }
+
+    /// How many requests got an error from [`FakePlane::fail_listing_page`].
+    pub fn listing_failures_answered(&self) -> u32 {
+        self.with(|d| d.page_failures)
+    }
+
+    /// The work-item listing pages served (answered 200) since the last
+    /// [`FakePlane::clear_served`], in order.
+    pub fn served_pages(&self) -> Vec<ServedPage> {
+        self.with(|d| d.served.clone())
+    }
+
+    pub fn clear_served(&self) {
+        self.with(|d| d.served.clear())
+    }
+
     pub fn throttled(&self) -> u32 {
         self.with(|d| d.throttled)
     }
@@ -381,7 +505,32 @@ fn respond(
     }
     d.recent.push_back(now);
     let remaining = d.rate_limit - d.recent.len();
+    let listing = (request.method() == hyper::Method::GET)
+        .then(|| listing_page(&d, request.uri()))
+        .flatten();
+    if let Some((pid, page, _)) = &listing
+        && let Some(&(_, _, status)) = d
+            .failing_pages
+            .iter()
+            .find(|(p, n, _)| p == pid && n == page)
+    {
+        d.page_failures += 1;
+        return json_response(
+            status,
+            &json!({"error": "Something went wrong please try again later"}),
+        );
+    }
     let mut response = route(&d, request.method().as_str(), request.uri());
+    if let Some((project_id, page, item_ids)) = listing
+        && response.status() == hyper::StatusCode::OK
+    {
+        d.served.push(ServedPage {
+            project_id: project_id.clone(),
+            page,
+            item_ids,
+        });
+        run_page_hooks(&mut d, &project_id, page);
+    }
     response.headers_mut().insert(
         "x-ratelimit-remaining",
         remaining.to_string().parse().unwrap(),
@@ -408,7 +557,7 @@ fn route(d: &Data, method: &str, uri: &hyper::Uri) -> hyper::Response<Full<Bytes
         );
     }
     let path = uri.path();
-    let Some(rest) = path.strip_prefix(&format!("/api/v1/workspaces/{WORKSPACE}/")) else {
+    let Some(rest) = path.strip_prefix(&format!("/api/v1/workspaces/{}/", d.workspace)) else {
         return not_found();
     };
     if !rest.ends_with('/') {
@@ -432,18 +581,7 @@ fn route(d: &Data, method: &str, uri: &hyper::Uri) -> hyper::Response<Full<Bytes
             if !d.projects.iter().any(|p| p.id == *pid) {
                 return not_found();
             }
-            let items = if d.empty_listing.iter().any(|p| p == pid) {
-                Vec::new()
-            } else {
-                let mut visible: Vec<&FakeItem> = d
-                    .items
-                    .iter()
-                    .filter(|i| i.project_id == *pid && !i.deleted && !i.archived && !i.is_draft)
-                    .collect();
-                // Default order `-created_at`: newest first.
-                visible.reverse();
-                visible.into_iter().map(|i| item_json(d, i, &expand)).collect()
-            };
+            let items = listed(d, pid).into_iter().map(|i| item_json(d, i, &expand)).collect();
             paginate(uri, items)
         }
         ["projects", pid, "work-items" | "issues", id] => d
@@ -479,6 +617,64 @@ fn route(d: &Data, method: &str, uri: &hyper::Uri) -> hyper::Response<Full<Bytes
             ),
         ),
         _ => not_found(),
+    }
+}
+
+/// The items a project's listing shows, in its order.
+fn listed<'a>(d: &'a Data, pid: &str) -> Vec<&'a FakeItem> {
+    if d.empty_listing.iter().any(|p| p == pid) {
+        return Vec::new();
+    }
+    let mut visible: Vec<&FakeItem> = d
+        .items
+        .iter()
+        .filter(|i| i.project_id == pid && !i.deleted && !i.archived && !i.is_draft)
+        .collect();
+    // Default order `-created_at`: newest first.
+    visible.reverse();
+    visible
+}
+
+/// For a request of a page of a project's work-item listing: the project,
+/// the page, and the ids that page holds right now.
+fn listing_page(d: &Data, uri: &hyper::Uri) -> Option<(String, usize, Vec<String>)> {
+    let rest = uri
+        .path()
+        .strip_prefix(&format!("/api/v1/workspaces/{}/projects/", d.workspace))?;
+    let (pid, tail) = rest.split_once('/')?;
+    if !matches!(tail, "work-items/" | "issues/") {
+        return None;
+    }
+    let per_page = query(uri, "per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=1000).contains(n))
+        .unwrap_or(1000);
+    let page = page_of(uri);
+    let ids = listed(d, pid)
+        .into_iter()
+        .skip(page * per_page)
+        .take(per_page)
+        .map(|i| i.id.clone())
+        .collect();
+    Some((pid.to_string(), page, ids))
+}
+
+fn page_of(uri: &hyper::Uri) -> usize {
+    query(uri, "cursor")
+        .and_then(|c| c.split(':').nth(1).and_then(|p| p.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn run_page_hooks(d: &mut Data, project_id: &str, page: usize) {
+    let (due, rest): (Vec<PageHook>, Vec<PageHook>) = std::mem::take(&mut d.page_hooks)
+        .into_iter()
+        .partition(|h| h.project_id == project_id && h.page == page);
+    d.page_hooks = rest;
+    for hook in due {
+        if let Some(item) = d.items.iter_mut().find(|i| i.id == hook.item_id) {
+            (hook.change)(item);
+            item.updated_at = timestamp();
+        }
     }
 }
 
@@ -526,7 +722,7 @@ fn item_json(d: &Data, item: &FakeItem, expand: &str) -> Value {
             }
         })
         .collect();
-    json!({
+    let mut object = json!({
         "id": item.id, "created_at": item.created_at, "updated_at": item.updated_at,
         "name": item.name, "description_html": item.description_html, "priority": item.priority,
         "start_date": null, "target_date": item.target_date, "sequence_id": item.sequence_id,
@@ -534,7 +730,11 @@ fn item_json(d: &Data, item: &FakeItem, expand: &str) -> Value {
         "project": item.project_id, "workspace": "ws-uuid", "parent": null,
         "state": state, "assignees": assignees, "labels": labels,
         "estimate_point": null, "type_id": null, "created_by": "user-ada", "updated_by": null,
-    })
+    });
+    for (key, value) in d.raw_fields.get(&item.id).into_iter().flatten() {
+        object[key.as_str()] = value.clone();
+    }
+    object
 }
 
 /// Plane's paginated envelope over `results` (CE: default and max 1000).
@@ -549,9 +749,7 @@ fn paginate(uri: &hyper::Uri, results: Vec<Value>) -> hyper::Response<Full<Bytes
             );
         }
     };
-    let page: usize = query(uri, "cursor")
-        .and_then(|c| c.split(':').nth(1).and_then(|p| p.parse().ok()))
-        .unwrap_or(0);
+    let page = page_of(uri);
     let total = results.len();
     let total_pages = total.div_ceil(per_page).max(1);
     let start = (page * per_page).min(total);

@@ -1,6 +1,8 @@
 //! Everything a sync test needs, wired together: a fake Plane, Radicale
 //! behind a counting proxy, and the host serving the built-in guest.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -15,11 +17,66 @@ pub const WEB_URL: &str = "https://app.plane.test";
 
 pub struct World {
     pub plane: FakePlane,
-    pub caldav: CalDavServer,
+    /// Shared with other worlds started [`Setup::on`] it.
+    pub caldav: Arc<CalDavServer>,
     pub proxy: CountingProxy,
     pub host: Option<Host>,
     pub options: HostOptions,
     pub dir: tempfile::TempDir,
+}
+
+/// How to start a [`World`] beyond the defaults.
+#[derive(Clone)]
+pub struct Setup {
+    pub kind: Kind,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+    /// A CalDAV server already running (another world's): both services
+    /// then write into one account.
+    pub caldav: Option<Arc<CalDavServer>>,
+    /// The fake Plane's workspace slug (and `PLANE_WORKSPACE_SLUG`).
+    pub workspace: String,
+    /// The path of `CALDAV_URL` on the proxy.
+    pub caldav_path: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            kind: Kind::Radicale,
+            env: Vec::new(),
+            args: Vec::new(),
+            caldav: None,
+            workspace: fake_plane::WORKSPACE.to_string(),
+            caldav_path: "/".to_string(),
+        }
+    }
+}
+
+impl Setup {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn on(mut self, caldav: &Arc<CalDavServer>) -> Self {
+        self.caldav = Some(caldav.clone());
+        self
+    }
+
+    pub fn workspace(mut self, slug: &str) -> Self {
+        self.workspace = slug.to_string();
+        self
+    }
+
+    pub fn caldav_path(mut self, path: &str) -> Self {
+        self.caldav_path = path.to_string();
+        self
+    }
+
+    pub fn start(self) -> World {
+        World::start_setup(self)
+    }
 }
 
 impl World {
@@ -34,25 +91,39 @@ impl World {
 
     /// With extra `calplanebot serve` options.
     pub fn start_with_args(kind: Kind, extra: &[(&str, &str)], args: &[&str]) -> World {
-        let plane = FakePlane::start();
-        let caldav = CalDavServer::start(kind).expect("CalDAV server starts");
+        Self::start_setup(Setup {
+            kind,
+            env: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Setup::default()
+        })
+    }
+
+    pub fn start_setup(setup: Setup) -> World {
+        let plane = FakePlane::start_for(&setup.workspace);
+        let caldav = setup.caldav.clone().unwrap_or_else(|| {
+            Arc::new(CalDavServer::start(setup.kind).expect("CalDAV server starts"))
+        });
         let proxy = CountingProxy::start(caldav.port);
         let mut options = HostOptions::default()
             .env("PLANE_BASE_URL", plane.url())
             .env("PLANE_API_TOKEN", fake_plane::TOKEN)
-            .env("PLANE_WORKSPACE_SLUG", fake_plane::WORKSPACE)
+            .env("PLANE_WORKSPACE_SLUG", setup.workspace.clone())
             .env("PLANE_WEB_URL", WEB_URL)
-            .env("CALDAV_URL", proxy.url("/"))
+            .env("CALDAV_URL", proxy.url(&setup.caldav_path))
             .env("CALDAV_USERNAME", CALDAV_USER)
             .env("CALDAV_PASSWORD", "not-checked-by-radicale")
             .env("ENABLE_SYNC", "false")
             // Tests trigger many syncs a minute from one address.
             .env("RATE_LIMIT_SYNC_PER_HOUR", "10000");
-        for (key, value) in extra {
-            options = options.env(key, *value);
+        for (key, value) in &setup.env {
+            options = options.env(key, value.clone());
         }
-        for arg in args {
-            options = options.arg(*arg);
+        for arg in &setup.args {
+            options = options.arg(arg.clone());
         }
         let dir = test_dir("sync");
         let host = Host::start(dir.path(), &options).expect("host starts");
@@ -169,32 +240,7 @@ impl World {
     /// Every event of a project's calendar as (href, iCalendar text),
     /// read straight from the server.
     pub fn events(&self, project_id: &str) -> Vec<(String, String)> {
-        let body = self.dav(
-            "REPORT",
-            &self.calendar_path(project_id),
-            "1",
-            r#"<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>"#,
-        );
-        let Ok(document) = roxmltree::Document::parse(&body) else {
-            return Vec::new();
-        };
-        document
-            .descendants()
-            .filter(|n| n.tag_name().name() == "response")
-            .filter_map(|r| {
-                let href = r
-                    .descendants()
-                    .find(|n| n.tag_name().name() == "href")?
-                    .text()?
-                    .to_string();
-                let data = r
-                    .descendants()
-                    .find(|n| n.tag_name().name() == "calendar-data")?
-                    .text()?
-                    .to_string();
-                Some((href, data))
-            })
-            .collect()
+        self.events_at(&self.calendar_path(project_id))
     }
 
     /// Where the service puts a project's calendar.
@@ -261,4 +307,133 @@ pub fn content_line(ics: &str, name: &str) -> Option<String> {
         .map(|l| l.trim_end_matches('\r'))
         .find(|l| l.split([':', ';']).next() == Some(name))
         .map(str::to_string)
+}
+
+impl World {
+    /// Every event of every calendar of the user as (href, iCalendar
+    /// text), read straight from the server.
+    pub fn all_events(&self) -> Vec<(String, String)> {
+        self.calendar_names()
+            .into_iter()
+            .flat_map(|(href, _)| self.events_at(&href))
+            .collect()
+    }
+
+    /// Every event of the calendar at `path`, read straight from the server.
+    pub fn events_at(&self, path: &str) -> Vec<(String, String)> {
+        let body = self.dav(
+            "REPORT",
+            path,
+            "1",
+            r#"<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>"#,
+        );
+        let Ok(document) = roxmltree::Document::parse(&body) else {
+            return Vec::new();
+        };
+        document
+            .descendants()
+            .filter(|n| n.tag_name().name() == "response")
+            .filter_map(|r| {
+                let href = r
+                    .descendants()
+                    .find(|n| n.tag_name().name() == "href")?
+                    .text()?
+                    .to_string();
+                let data = r
+                    .descendants()
+                    .find(|n| n.tag_name().name() == "calendar-data")?
+                    .text()?
+                    .to_string();
+                Some((href, data))
+            })
+            .collect()
+    }
+
+    /// The status of a plain GET of `path`, straight from the server.
+    pub fn get_status(&self, path: &str) -> u16 {
+        client()
+            .get(format!(
+                "{}{}",
+                self.caldav.url(),
+                path.trim_start_matches('/')
+            ))
+            .basic_auth(CALDAV_USER, Some("x"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// The folder in which Radicale keeps a project's calendar, one file
+    /// per event, named as the event's href.
+    pub fn storage_dir(&self, project_id: &str) -> PathBuf {
+        let root = self
+            .caldav
+            .storage_root()
+            .expect("a server that keeps one file per event");
+        self.calendar_path(project_id)
+            .trim_matches('/')
+            .split('/')
+            .fold(root, |dir, part| dir.join(part))
+    }
+
+    /// Writes an event file straight into the server's storage, bypassing
+    /// every check the server makes on an upload (a second href for one
+    /// UID, characters it would refuse): what another tool, a restored
+    /// backup or a server bug can leave behind.
+    pub fn plant_file(&self, project_id: &str, name: &str, ics: &str) {
+        let dir = self.storage_dir(project_id);
+        assert!(dir.is_dir(), "no calendar folder {}", dir.display());
+        // Written aside and renamed, so that the server never reads half a file.
+        let aside = dir.join(format!(".planting-{name}"));
+        std::fs::write(&aside, ics).expect("event file written");
+        std::fs::rename(&aside, dir.join(name)).expect("event file moved in place");
+    }
+
+    pub fn remove_file(&self, project_id: &str, name: &str) {
+        std::fs::remove_file(self.storage_dir(project_id).join(name)).expect("event file removed");
+    }
+
+    /// The event files of a project's calendar as (file name, text), read
+    /// from the server's storage: readable even when the server can no
+    /// longer produce valid XML for the calendar.
+    pub fn stored_files(&self, project_id: &str) -> Vec<(String, String)> {
+        let Ok(entries) = std::fs::read_dir(self.storage_dir(project_id)) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(String, String)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                if name.starts_with('.') {
+                    return None;
+                }
+                Some((name, std::fs::read_to_string(e.path()).ok()?))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+/// An href with its percent-escapes decoded (`%40` → `@`).
+pub fn decode_href(href: &str) -> String {
+    let bytes = href.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((high * 16 + low) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

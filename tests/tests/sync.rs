@@ -260,16 +260,17 @@ fn syncs_straight_to_radicale_without_the_proxy() {
 }
 
 #[test]
-fn an_empty_listing_withholds_deletions() {
+fn an_empty_listing_deletes_nothing_that_plane_still_has() {
     let f = fixture(&[]);
     let w = &f.world;
     w.sync();
+    // Plane lists nothing, but every item is still there when asked: each
+    // deletion is confirmed first, and none is confirmed.
     w.plane.set_empty_listing(&f.web, true);
     let status = w.sync_counted();
-    assert_eq!(status["last_sync"]["status"], "partial", "{status}");
-    let errors = status["last_sync"]["errors"].to_string();
-    assert!(errors.contains("deletions skipped"), "{errors}");
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
     assert_eq!(w.proxy.count("DELETE"), 0);
+    assert_eq!(w.proxy.writes(), 0, "the events are read, not rewritten");
     assert_eq!(w.events(&f.web).len(), 3);
 
     // Back to normal: nothing to do.

@@ -111,6 +111,13 @@ pub fn execute(
                 continue;
             }
         };
+        // Plane still has the item the listing left out (a listing that
+        // came back empty, or paged past it): its event is most likely
+        // right as it is, so it is read before anything is written.
+        let known = match (&action, &target.event) {
+            (Action::Delete { .. }, Some(_)) => Known::Unknown,
+            _ => known,
+        };
         let on_conflict = || recheck(&target.uid).ok();
         let written = match (removal, &known) {
             (false, Known::Version(etag)) => writer
@@ -594,14 +601,25 @@ mod tests {
 
     #[test]
     fn a_deletion_asks_plane_first_and_keeps_what_plane_still_has() {
+        // The event is read first: it may be right as it is.
         let http = ScriptedHttp::new(|request, _| {
-            assert_eq!(request.method, "PUT", "never deleted");
-            Ok(response(204, &[], ""))
+            Ok(match request.method.as_str() {
+                "GET" => response(200, &[("etag", "\"1\"")], &ics(&target("v1"))),
+                "PUT" => response(204, &[], ""),
+                other => panic!("never deleted ({other})"),
+            })
         });
         let (outcome, _) = run_with(&http, deletion_of_v1(), &|_| {
             Ok(target("created after the listing"))
         });
         assert_eq!(outcome.updated, 1);
+        assert_eq!(http.methods(), ["GET", "PUT"]);
+        let same = ScriptedHttp::new(|request, _| {
+            assert_eq!(request.method, "GET", "nothing written");
+            Ok(response(200, &[("etag", "\"1\"")], &ics(&target("v1"))))
+        });
+        let (outcome, _) = run_with(&same, deletion_of_v1(), &|_| Ok(target("v1")));
+        assert_eq!((outcome.updated, outcome.unchanged), (0, 1));
 
         let http = ScriptedHttp::new(|_, _| panic!("nothing sent when Plane cannot say"));
         let (outcome, _) = run_with(
