@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use calplanebot_tests::caldav_server::Kind;
 use calplanebot_tests::webhook_delivery::{self, ce_body, deliver, post};
 use calplanebot_tests::world::{Setup, World, decode_href, property, uid};
 use serde_json::{Value, json};
@@ -389,7 +390,36 @@ fn an_event_at_the_original_href_is_updated_in_place_by_sync_and_webhooks() {
 
 #[test]
 fn a_webhook_finds_an_event_at_the_original_href_that_the_service_never_wrote() {
-    let w = webhook_delivery::world(&[]);
+    webhook_finds_a_never_written_event(Kind::Radicale, "updated");
+}
+
+/// A `created` delivery writes where the service puts new events first:
+/// the server refuses the second href for the UID (Radicale with a bare
+/// 409, Xandikos with a 412 naming `no-uid-conflict`), and the event is
+/// found and updated where it is.
+#[test]
+fn a_created_webhook_meeting_the_uid_at_the_original_href_updates_it_there() {
+    webhook_finds_a_never_written_event(Kind::Radicale, "created");
+}
+
+#[test]
+fn a_created_webhook_meeting_the_uid_at_the_original_href_updates_it_there_on_xandikos() {
+    webhook_finds_a_never_written_event(Kind::Xandikos, "created");
+}
+
+#[test]
+fn a_webhook_finds_an_event_at_the_original_href_on_xandikos() {
+    webhook_finds_a_never_written_event(Kind::Xandikos, "updated");
+}
+
+fn webhook_finds_a_never_written_event(kind: Kind, action: &str) {
+    let w = World::start_with(
+        kind,
+        &[
+            ("PLANE_WEBHOOK_SECRET", webhook_delivery::SECRET),
+            ("RATE_LIMIT_WEBHOOKS_PER_MINUTE", "10000"),
+        ],
+    );
     let project = w.plane.add_project("Website", "WEB");
     w.plane.add_item(&project, "Other", Some("2026-03-01"));
     w.sync();
@@ -407,7 +437,7 @@ fn a_webhook_finds_an_event_at_the_original_href_that_the_service_never_wrote() 
         201
     );
 
-    let (status, body) = deliver(&w, "updated", w.plane.webhook_data(&item));
+    let (status, body) = deliver(&w, action, w.plane.webhook_data(&item));
     assert_eq!(status, 200, "{body}");
     assert_ne!(body["error_code"], "CALDAV_CONNECTION_ERROR", "{body}");
     let ics = only_copy_at_original_href(&w, &project, &item);
@@ -420,6 +450,12 @@ fn a_webhook_finds_an_event_at_the_original_href_that_the_service_never_wrote() 
     let status = w.sync();
     assert_eq!(status["last_sync"]["status"], "success", "{status}");
     only_copy_at_original_href(&w, &project, &item);
+
+    // And its deletion removes it there.
+    w.plane.delete_item(&item);
+    let (status, body) = deliver(&w, "deleted", json!({"id": item}));
+    assert_eq!(status, 200, "{body}");
+    assert!(copies(&w, &project, &item).is_empty());
 }
 
 #[test]
