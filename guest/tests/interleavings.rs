@@ -11,7 +11,8 @@
 //! - no UID is stored twice in the account, except where a calendar
 //!   client planted a copy (then the next full sync leaves one);
 //! - no write replaces an event with an older version of its item;
-//! - no event of an item's current, dated state is deleted;
+//! - no event of an item's current, dated state is deleted (removing a
+//!   second copy is not a loss unless it was the newest);
 //! - every write a sync makes happens while it holds the lease.
 //!
 //! And at quiescence: every item whose latest change was answered
@@ -116,16 +117,17 @@ impl Shared {
             Change::Put { .. } => {}
             Change::Delete { href, before } => {
                 let stored = read(before);
-                // Removing one of two copies loses nothing.
-                let copies_left = self
+                // Removing one of two copies loses nothing, unless it was
+                // newer than every copy left.
+                let as_new_left = self
                     .caldav
                     .lock()
                     .unwrap()
                     .all_events()
                     .iter()
-                    .filter(|(_, data)| read(data).uid == stored.uid)
-                    .count();
-                if copies_left > 0 {
+                    .map(|(_, data)| read(data))
+                    .any(|left| left.uid == stored.uid && !is_older(left.version, stored.version));
+                if as_new_left {
                     return;
                 }
                 let plane = self.plane.lock().unwrap();

@@ -111,8 +111,9 @@ impl CountingProxy {
             .collect()
     }
 
-    /// From now on the server stores `rewrite(body)` for every PUT, as a
-    /// server that normalises or drops what it does not keep would.
+    /// From now on the server stores `rewrite(body)` for every PUT and
+    /// answers without an ETag, as a server that normalises or drops what
+    /// it does not keep does.
     pub fn set_put_rewrite(&self, rewrite: impl Fn(&str) -> String + Send + Sync + 'static) {
         *self.rewrite.lock().unwrap() = Some(Arc::new(rewrite));
     }
@@ -235,7 +236,10 @@ async fn forward(
     let mut out = hyper::Response::new(Full::new(body));
     *out.status_mut() = parts.status;
     for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
+        // A server that stored something else than it was sent answers no
+        // ETag (RFC 4791 §5.3.4), as SabreDAV does when it normalises.
+        let changed_data = rewritten && name == hyper::header::ETAG;
+        if !HOP_BY_HOP.contains(&name.as_str()) && !changed_data {
             out.headers_mut().append(name, value.clone());
         }
     }

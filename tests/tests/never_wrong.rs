@@ -717,6 +717,29 @@ fn noncharacters_are_left_out_and_the_event_then_stays_as_it_is() {
     assert_eq!(w.proxy.writes(), 0, "{:?}", w.proxy.requests());
 }
 
+/// The calendar's name is sent to the server without the noncharacter, so
+/// the name the server sends back must be what the service wants, or every
+/// sync renames the calendar again.
+#[test]
+fn a_project_name_with_a_noncharacter_names_its_calendar_once() {
+    let w = World::start(&[]);
+    let project = w.plane.add_project("Web\u{FFFF}site", "WEB");
+    w.plane.add_item(&project, "Launch", Some("2026-10-01"));
+    let status = w.sync();
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    let names = w.calendar_names();
+    assert!(
+        names.iter().any(|(_, name)| name == "Plane: Website"),
+        "{names:?}"
+    );
+    for _ in 0..2 {
+        let status = w.sync_counted();
+        assert_eq!(status["last_sync"]["status"], "success", "{status}");
+        assert_eq!(w.proxy.count("PROPPATCH"), 0, "{:?}", w.proxy.requests());
+        assert_eq!(w.proxy.writes(), 0, "{:?}", w.proxy.requests());
+    }
+}
+
 #[test]
 fn a_stored_event_with_a_noncharacter_does_not_block_its_calendar() {
     let w = World::start(&[]);

@@ -154,8 +154,10 @@ impl<'a> CalDavClient<'a> {
     /// The calendar home of the configured user: `current-user-principal`
     /// → `calendar-home-set` (RFC 5397, RFC 4791 §6.2.1). When the URL given
     /// is already a home (or a server answers neither), it is used as is.
-    /// Redirects are followed within the configured origin (or to HTTPS on
-    /// the same host): credentials go nowhere else.
+    /// Redirects are followed only within the configured origin (or from
+    /// `http://host` to `https://host`), so they cannot carry credentials
+    /// elsewhere; a home on another origin is reachable only where the host
+    /// allows it.
     pub fn discover_home(&self) -> Result<String, CalDavError> {
         let (base, entries) = self.propfind_following(&self.base_url)?;
         let first = entries.into_iter().next().unwrap_or_default();
@@ -362,9 +364,19 @@ impl<'a> CalDavClient<'a> {
                 })
         };
         match response.status {
-            200..=299 => Ok(WriteOutcome::Done {
-                etag: response.header("etag").map(str::to_string),
-            }),
+            200..=299 => {
+                // A server that stored something else than it was sent
+                // (SabreDAV normalising, or dropping a property) must not
+                // answer an ETag (RFC 4791 §5.3.4): the stored version's
+                // is read back, so that the next sync can tell the
+                // service's own write from a change made since.
+                let etag = match response.header("etag") {
+                    Some(etag) => Some(etag.to_string()),
+                    // Best effort: the write itself succeeded.
+                    None => self.get(url).ok().flatten().and_then(|stored| stored.etag),
+                };
+                Ok(WriteOutcome::Done { etag })
+            }
             // Radicale answers a UID already stored under another href with
             // a bare 409; Xandikos with a 412 naming `no-uid-conflict`.
             409 => Ok(uid_conflict().unwrap_or(WriteOutcome::UidConflict { existing: None })),
@@ -437,16 +449,19 @@ fn check_redirect(configured: &str, from: &str, to: &str) -> Result<(), CalDavEr
     let (Some(origin), Some(target)) = (Origin::of(configured), Origin::of(to)) else {
         return Err(refuse("not an absolute URL"));
     };
-    let host = |origin: &Origin| {
-        let authority = origin.as_str().split_once("://").map_or("", |(_, a)| a);
-        authority
-            .rsplit_once(':')
-            .map_or(authority, |(host, _)| host)
-            .to_string()
+    // Only `http://host[:80]` → `https://host[:443]`, compared as whole
+    // authorities: no user info, no other port, no other host.
+    let authority = |origin: &Origin, scheme: &str, port: &str| {
+        origin
+            .as_str()
+            .strip_prefix(scheme)
+            .filter(|a| !a.contains('@'))
+            .map(|a| a.strip_suffix(port).unwrap_or(a).to_ascii_lowercase())
     };
-    let upgraded = origin.as_str().starts_with("http://")
-        && target.as_str().starts_with("https://")
-        && host(&origin) == host(&target);
+    let upgraded = matches!(
+        (authority(&origin, "http://", ":80"), authority(&target, "https://", ":443")),
+        (Some(from), Some(to)) if from == to
+    );
     if origin == target || upgraded {
         Ok(())
     } else {
@@ -546,6 +561,19 @@ mod tests {
         });
         let client = client_for(&http, &credentials, "http://dav/.well-known/caldav");
         assert_eq!(client.discover_home().unwrap(), "https://dav/u/");
+        for (configured, location) in [
+            ("http://[::1]/", "https://[::2]/"),
+            ("http://dav/", "https://dav:8443/"),
+            ("http://dav/", "https://u@dav/"),
+        ] {
+            let http =
+                ScriptedHttp::new(move |_, _| Ok(response(301, &[("location", location)], "")));
+            let client = client_for(&http, &credentials, configured);
+            assert!(
+                matches!(client.discover_home(), Err(CalDavError::Redirect { .. })),
+                "{configured} → {location}"
+            );
+        }
     }
 
     #[test]
@@ -576,8 +604,30 @@ mod tests {
     }
 
     #[test]
+    fn an_etag_the_put_did_not_give_is_read_back() {
+        let http = ScriptedHttp::new(|request, _| {
+            Ok(match request.method.as_str() {
+                "PUT" => response(201, &[], ""),
+                _ => response(200, &[("etag", "\"stored\"")], "BEGIN:VCALENDAR"),
+            })
+        });
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = client_for(&http, &credentials, "http://dav/");
+        let outcome = client
+            .put("http://dav/c/e.ics", "X", &Precondition::Absent)
+            .unwrap();
+        assert_eq!(
+            outcome,
+            WriteOutcome::Done {
+                etag: Some("\"stored\"".into())
+            }
+        );
+        assert_eq!(http.methods(), ["PUT", "GET"]);
+    }
+
+    #[test]
     fn a_weak_etag_is_not_sent_where_it_can_never_match() {
-        let http = ScriptedHttp::new(|_, _| Ok(response(204, &[], "")));
+        let http = ScriptedHttp::new(|_, _| Ok(response(204, &[("etag", "W/\"2\"")], "")));
         let credentials = Credentials::new("u", "p", Scheme::Basic);
         let client = client_for(&http, &credentials, "http://dav/");
         client

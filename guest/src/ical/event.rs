@@ -23,18 +23,18 @@ pub fn uid_for(item_id: &str) -> String {
     format!("{UID_PREFIX}{item_id}{UID_SUFFIX}")
 }
 
-/// The work item an owned UID stands for.
+/// The work item an owned UID stands for. UIDs are read from calendars
+/// anyone with access may write to, and the id goes into Plane request
+/// paths: only a well-formed id counts.
 pub fn item_id_of(uid: &str) -> Option<&str> {
     uid.strip_prefix(UID_PREFIX)?
         .strip_suffix(UID_SUFFIX)
-        .filter(|id| !id.is_empty())
+        .filter(|id| crate::plane::is_valid_id(id))
 }
 
 /// Events with another UID belong to someone else and are never touched.
 pub fn is_owned_uid(uid: &str) -> bool {
-    uid.len() > UID_PREFIX.len() + UID_SUFFIX.len()
-        && uid.starts_with(UID_PREFIX)
-        && uid.ends_with(UID_SUFFIX)
+    item_id_of(uid).is_some()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,5 +112,13 @@ mod tests {
         assert!(!is_owned_uid("plane-issue-1@calplanebot.evil"));
         assert_eq!(item_id_of(&uid_for("0b6f")), Some("0b6f"));
         assert_eq!(item_id_of("plane-issue-@calplanebot"), None);
+        for planted in [
+            "plane-issue-../../../../users/me?x=@calplanebot",
+            "plane-issue-a/b@calplanebot",
+            "plane-issue-a\r\nX@calplanebot",
+        ] {
+            assert!(!is_owned_uid(planted), "{planted:?}");
+            assert_eq!(item_id_of(planted), None);
+        }
     }
 }

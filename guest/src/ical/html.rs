@@ -66,7 +66,7 @@ impl Text {
         self.out.push('\n');
         let bullet = match self.lists.last_mut() {
             Some(Some(number)) => {
-                *number += 1;
+                *number = number.saturating_add(1);
                 format!("{number}. ")
             }
             _ => "- ".to_string(),
@@ -287,6 +287,8 @@ mod tests {
             to_plain_text(r#"<ol start="4"><li>d</li><li>e</li></ol>"#),
             "4. d\n5. e"
         );
+        let huge = to_plain_text(r#"<ol start="4294967295"><li>a</li><li>b</li></ol>"#);
+        assert_eq!(huge, "4294967295. a\n4294967295. b");
     }
 
     #[test]

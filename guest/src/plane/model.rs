@@ -62,12 +62,24 @@ pub struct Malformed {
     pub reason: String,
 }
 
+/// A text field, without what no calendar or XML document can carry
+/// (controls other than tab and line breaks, noncharacters such as
+/// U+FFFF): dropped here, once, so that a name sent to the server is the
+/// name it sends back.
 fn text(value: &Value, key: &str) -> Option<String> {
-    match value.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    let raw = match value.get(key)? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    Some(
+        raw.chars()
+            .filter(|&c| {
+                (!c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+                    && !crate::ical::is_noncharacter(c)
+            })
+            .collect(),
+    )
 }
 
 /// An id is a string (UUID) or, in older payloads, a number.
@@ -347,6 +359,13 @@ mod tests {
         assert!(is_valid_id("0b6f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"));
         assert!(WorkItem::from_json(&json!({"id": 42})).is_ok());
         assert!(WorkItem::from_json(&json!({"id": -1})).is_err());
+    }
+
+    #[test]
+    fn text_holds_nothing_xml_cannot_carry() {
+        let p = Project::from_json(&json!({"id": "p", "name": "Web\u{FFFF}site\u{0}\u{FDD0}"}))
+            .unwrap();
+        assert_eq!(p.name, "Website");
     }
 
     #[test]

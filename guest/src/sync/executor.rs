@@ -271,15 +271,17 @@ impl Writer<'_> {
                         && target.version.is_none()
                         && !now.as_ref().is_some_and(EventRecord::is_removed) =>
                 {
-                    if applied == Applied::Deleted && self.client.get(url)?.is_none() {
+                    let deleted_theirs = applied == Applied::Deleted
+                        && now.as_ref().and_then(|r| r.url.as_deref()) == Some(url)
+                        && self.client.get(url)?.is_none();
+                    if deleted_theirs {
                         let current = records::read_event(self.store, &target.uid)?;
+                        // Only if nobody wrote since: a later write stands.
                         if current.record == now
                             && records::replace_event(self.store, &target.uid, &current, &mine)?
                         {
                             return Ok(Applied::Deleted);
                         }
-                        known = Known::Unknown;
-                        continue;
                     }
                     return Ok(Applied::Superseded);
                 }
@@ -583,7 +585,7 @@ mod tests {
                 (1, "GET") => response(200, &[("etag", "\"v2\"")], &theirs),
                 (2, "PUT") => {
                     assert!(String::from_utf8_lossy(&request.body).contains("current"));
-                    response(204, &[], "")
+                    response(204, &[("etag", "\"v3\"")], "")
                 }
                 other => panic!("unexpected {other:?}"),
             })
@@ -605,7 +607,7 @@ mod tests {
         let http = ScriptedHttp::new(|request, _| {
             Ok(match request.method.as_str() {
                 "GET" => response(200, &[("etag", "\"1\"")], &ics(&target("v1"))),
-                "PUT" => response(204, &[], ""),
+                "PUT" => response(204, &[("etag", "\"2\"")], ""),
                 other => panic!("never deleted ({other})"),
             })
         });
@@ -703,7 +705,7 @@ mod tests {
         for (put, delete) in [(201, 200), (204, 204)] {
             let http = ScriptedHttp::new(move |request, _| {
                 Ok(match request.method.as_str() {
-                    "PUT" => response(put, &[], ""),
+                    "PUT" => response(put, &[("etag", "\"1\"")], ""),
                     _ => response(delete, &[], "<multistatus xmlns=\"DAV:\"/>"),
                 })
             });

@@ -300,10 +300,13 @@ fn upsert(
         }
         Some(record) => (record.url.unwrap_or_default(), Known::Version(record.etag)),
         None if change == Change::Created => (event_url(&calendar, &target.uid), Known::Absent),
-        None => match located(clients, &calendar, &target.uid)?.into_iter().next() {
-            Some(url) => (url, Known::Unknown),
-            None => (event_url(&calendar, &target.uid), Known::Absent),
-        },
+        None => {
+            let found = clients.caldav.find_by_uid(&calendar, &target.uid)?;
+            match keep_of(&calendar, &target.uid, None, &found) {
+                Some(url) => (url, Known::Unknown),
+                None => (event_url(&calendar, &target.uid), Known::Absent),
+            }
+        }
     };
     // The webhook's state is the newest this path knows: on a conflict the
     // versions decide, with no second opinion from Plane.
@@ -314,15 +317,12 @@ fn upsert(
         // client): the event is updated where it is.
         Err(executor::WriteError::CalDav(CalDavError::UidConflict { existing, path })) => {
             let found = clients.caldav.find_by_uid(&calendar, &target.uid)?;
-            if found.is_empty() {
+            let Some(keep) = keep_of(&calendar, &target.uid, Some(&url), &found) else {
                 return Err(ItemError::CalDav(CalDavError::UidConflict {
                     path,
                     existing,
                 }));
-            }
-            let urls: Vec<&str> = found.iter().map(|e| e.url.as_str()).collect();
-            let canonical = event_url(&calendar, &target.uid);
-            let keep = found[keeper(&canonical, Some(&url), &urls)].url.clone();
+            };
             // Second copies first: a server that checks UIDs refuses to
             // update one copy while another exists.
             for copy in found.iter().filter(|e| e.url != keep) {
@@ -336,6 +336,27 @@ fn upsert(
     };
     status::count(env.store, applied)?;
     Ok(applied)
+}
+
+/// Of the copies of an event a calendar-query found, the one to write (the
+/// one a full sync would keep).
+fn keep_of(
+    calendar: &str,
+    uid: &str,
+    recorded: Option<&str>,
+    found: &[crate::caldav::RemoteEvent],
+) -> Option<String> {
+    let versions: Vec<_> = found
+        .iter()
+        .map(|e| crate::ical::read(&e.data).version)
+        .collect();
+    let copies: Vec<(&str, _)> = found
+        .iter()
+        .zip(versions)
+        .map(|(e, version)| (e.url.as_str(), version))
+        .collect();
+    let keep = keeper(&event_url(calendar, uid), recorded, &copies);
+    found.get(keep).map(|e| e.url.clone())
 }
 
 /// Where a calendar holds events with this UID, by a calendar-query.
@@ -362,13 +383,18 @@ fn remove(
             .collect::<Vec<_>>(),
         None => Vec::new(),
     };
-    // A delete carries only the item's id: look in every known calendar.
+    // A delete carries only the item's id: the calendar the store says
+    // holds its event, else every known calendar.
     let candidates = if mapped.is_empty() {
         let mut all = Vec::new();
         for project in records::projects(env.store)? {
             all.extend(calendars::mapped(env.store, &project.id)?);
         }
-        all
+        let recorded = record.as_ref().and_then(|r| r.url.as_deref());
+        match recorded.and_then(|url| all.iter().find(|c| url.starts_with(c.as_str()))) {
+            Some(calendar) => vec![calendar.clone()],
+            None => all,
+        }
     } else {
         mapped
     };

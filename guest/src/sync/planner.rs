@@ -137,8 +137,11 @@ pub fn plan(
     for (uid, mut found) in copies {
         if found.len() > 1 {
             let recorded = record(uid).and_then(|r| r.url);
-            let urls: Vec<&str> = found.iter().map(|e| e.url.as_str()).collect();
-            let keep = keeper(&event_url(calendar_url, uid), recorded.as_deref(), &urls);
+            let copies: Vec<(&str, Option<DateTime<Utc>>)> = found
+                .iter()
+                .map(|e| (e.url.as_str(), e.stored.version))
+                .collect();
+            let keep = keeper(&event_url(calendar_url, uid), recorded.as_deref(), &copies);
             found.swap(0, keep);
         }
         let mut found = found.into_iter();
@@ -262,13 +265,29 @@ pub fn plan(
     result
 }
 
-/// Of several copies of one event (`urls`), the one that stays: where the
-/// service puts events, else where the store says it wrote last (a webhook
-/// may have written there since the calendar was read), else the first.
-pub fn keeper(canonical: &str, recorded: Option<&str>, urls: &[&str]) -> usize {
-    urls.iter()
-        .position(|u| *u == canonical)
-        .or_else(|| urls.iter().position(|u| Some(*u) == recorded))
+/// Of several copies of one event (href and the version each holds), the
+/// one that stays: of those holding the newest version (one a webhook wrote
+/// since the listing, say, must not give way to an older copy), the one
+/// where the service puts events, else where the store says it wrote last,
+/// else the first.
+pub fn keeper(
+    canonical: &str,
+    recorded: Option<&str>,
+    copies: &[(&str, Option<DateTime<Utc>>)],
+) -> usize {
+    let newest = copies.iter().map(|(_, version)| *version).max().flatten();
+    let candidates: Vec<usize> = (0..copies.len())
+        .filter(|&i| newest.is_none() || copies[i].1 == newest)
+        .collect();
+    let find = |wanted: Option<&str>| {
+        candidates
+            .iter()
+            .copied()
+            .find(|&i| Some(copies[i].0) == wanted)
+    };
+    find(Some(canonical))
+        .or_else(|| find(recorded))
+        .or_else(|| candidates.first().copied())
         .unwrap_or(0)
 }
 
@@ -663,6 +682,23 @@ mod tests {
         assert_eq!(p.actions.len(), 1, "{:?}", p.actions);
         assert!(
             matches!(&p.actions[0], Action::Delete { url, confirm: false, .. } if url == "http://dav/cal/a-copy.ics")
+        );
+    }
+
+    #[test]
+    fn of_two_copies_the_newer_stays_even_away_from_the_services_href() {
+        let listed = target_at("a", "A v2", "2026-01-02T00:00:00Z");
+        let at_home = existing(&target_at("a", "A v1", "2026-01-01T00:00:00Z"));
+        let mut newer = existing(&target_at("a", "A v3", "2026-01-03T00:00:00Z"));
+        newer.url = "http://dav/cal/plane-issue-a%40calplanebot.ics".into();
+        let written = EventRecord::written(&newer.url, None, "h".into(), newer.stored.version);
+        let p = plan_in(std::slice::from_ref(&listed), &[at_home, newer], &|_| {
+            Some(written.clone())
+        });
+        assert_eq!(p.superseded, 1);
+        assert_eq!(p.actions.len(), 1, "{:?}", p.actions);
+        assert!(
+            matches!(&p.actions[0], Action::Delete { url, confirm: false, .. } if url == "http://dav/cal/plane-issue-a.ics")
         );
     }
 
