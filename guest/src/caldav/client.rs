@@ -372,8 +372,16 @@ impl<'a> CalDavClient<'a> {
                 // service's own write from a change made since.
                 let etag = match response.header("etag") {
                     Some(etag) => Some(etag.to_string()),
-                    // Best effort: the write itself succeeded.
-                    None => self.get(url).ok().flatten().and_then(|stored| stored.etag),
+                    // Best effort: the write itself succeeded. The ETag is
+                    // taken only if what is there still carries this
+                    // write's DTSTAMP (a client's edit in between would
+                    // otherwise pass for the service's write).
+                    None => self
+                        .get(url)
+                        .ok()
+                        .flatten()
+                        .filter(|stored| same_dtstamp(ics, &stored.data))
+                        .and_then(|stored| stored.etag),
                 };
                 Ok(WriteOutcome::Done { etag })
             }
@@ -430,6 +438,16 @@ fn conditional(request: HttpRequest, condition: &Precondition) -> HttpRequest {
         }
         Precondition::Matches(etag) => request.header("if-match", etag.clone()),
     }
+}
+
+/// Whether two iCalendar texts carry the same DTSTAMP value.
+fn same_dtstamp(sent: &str, stored: &str) -> bool {
+    let dtstamp = |ics: &str| {
+        ics.lines()
+            .find_map(|line| line.strip_prefix("DTSTAMP:"))
+            .map(|value| value.trim().to_string())
+    };
+    dtstamp(sent).is_some() && dtstamp(sent) == dtstamp(stored)
 }
 
 fn xml_body(request: HttpRequest, body: &str) -> HttpRequest {
@@ -608,13 +626,18 @@ mod tests {
         let http = ScriptedHttp::new(|request, _| {
             Ok(match request.method.as_str() {
                 "PUT" => response(201, &[], ""),
-                _ => response(200, &[("etag", "\"stored\"")], "BEGIN:VCALENDAR"),
+                _ => response(
+                    200,
+                    &[("etag", "\"stored\"")],
+                    "BEGIN:VEVENT\r\nDTSTAMP:20260101T000000Z\r\n",
+                ),
             })
         });
         let credentials = Credentials::new("u", "p", Scheme::Basic);
         let client = client_for(&http, &credentials, "http://dav/");
+        let sent = "BEGIN:VEVENT\r\nDTSTAMP:20260101T000000Z\r\nCOLOR:red\r\n";
         let outcome = client
-            .put("http://dav/c/e.ics", "X", &Precondition::Absent)
+            .put("http://dav/c/e.ics", sent, &Precondition::Absent)
             .unwrap();
         assert_eq!(
             outcome,
@@ -623,6 +646,22 @@ mod tests {
             }
         );
         assert_eq!(http.methods(), ["PUT", "GET"]);
+        // Edited by someone else in between: no ETag is better than theirs.
+        let edited = ScriptedHttp::new(|request, _| {
+            Ok(match request.method.as_str() {
+                "PUT" => response(201, &[], ""),
+                _ => response(
+                    200,
+                    &[("etag", "\"theirs\"")],
+                    "BEGIN:VEVENT\r\nDTSTAMP:20260102T090000Z\r\n",
+                ),
+            })
+        });
+        let client = client_for(&edited, &credentials, "http://dav/");
+        let outcome = client
+            .put("http://dav/c/e.ics", sent, &Precondition::Absent)
+            .unwrap();
+        assert_eq!(outcome, WriteOutcome::Done { etag: None });
     }
 
     #[test]

@@ -12,8 +12,17 @@ fn mapping_key(project_id: &str) -> String {
     format!("calendar:project:{project_id}")
 }
 
+/// `Plane: {name}`, with whitespace runs (line breaks included) made one
+/// space and the ends trimmed: servers hand names back trimmed and with
+/// line breaks normalised, and the name sent must be the name read back,
+/// or every sync would rename the calendar again.
 pub fn display_name(project: &Project) -> String {
-    format!("Plane: {}", project.name)
+    let name = project
+        .name
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("Plane: {name}").trim_end().to_string()
 }
 
 /// The calendar mapped to a project, if any (for the webhook path).
@@ -119,4 +128,24 @@ pub fn taken_by_others(
         }
     }
     Ok(taken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_sent_is_the_name_a_server_sends_back() {
+        let named = |name: &str| {
+            display_name(&Project {
+                id: "p".into(),
+                name: name.into(),
+                identifier: "P".into(),
+            })
+        };
+        assert_eq!(named("Website "), "Plane: Website");
+        assert_eq!(named("a\r\nb\rc  d\te"), "Plane: a b c d e");
+        assert_eq!(named("Web"), "Plane: Web");
+        assert_eq!(named(" \r\n"), "Plane:");
+    }
 }

@@ -383,18 +383,20 @@ fn remove(
             .collect::<Vec<_>>(),
         None => Vec::new(),
     };
-    // A delete carries only the item's id: the calendar the store says
-    // holds its event, else every known calendar.
-    let candidates = if mapped.is_empty() {
+    let recorded_url = record.as_ref().and_then(|r| r.url.clone());
+    // A delete carries only the item's id: every known calendar, the one
+    // the store says holds its event first, until one held it (a client
+    // may have moved it to another).
+    let searching = mapped.is_empty();
+    let candidates = if searching {
         let mut all = Vec::new();
         for project in records::projects(env.store)? {
             all.extend(calendars::mapped(env.store, &project.id)?);
         }
-        let recorded = record.as_ref().and_then(|r| r.url.as_deref());
-        match recorded.and_then(|url| all.iter().find(|c| url.starts_with(c.as_str()))) {
-            Some(calendar) => vec![calendar.clone()],
-            None => all,
+        if let Some(url) = &recorded_url {
+            all.sort_by_key(|calendar| !url.starts_with(calendar.as_str()));
         }
+        all
     } else {
         mapped
     };
@@ -433,8 +435,9 @@ fn remove(
             // still remembered.
             let found = located(clients, &calendar, uid)?;
             // Looked at again after the record is read: someone may have
-            // written it since the query.
-            let places = if found.is_empty() && recorded.is_none() {
+            // written it since the query (where the store knows of no
+            // event at all; a write would have been recorded).
+            let places = if found.is_empty() && recorded_url.is_none() {
                 vec![(event_url(&calendar, uid), Known::Unknown)]
             } else {
                 found.into_iter().map(|url| (url, Known::Unknown)).collect()
@@ -450,6 +453,9 @@ fn remove(
         if deleted_here {
             status::count(env.store, Applied::Deleted)?;
             result = Applied::Deleted;
+            if searching {
+                break;
+            }
         }
     }
     Ok(result)
@@ -461,7 +467,14 @@ pub fn drain_queue(env: &SyncEnv) -> Result<usize, StoreError> {
     let mut applied = 0;
     for queued in queue::pending(env.store)? {
         let change = &queued.change;
-        let Some(action) = parse_action(change) else {
+        // Entries queued before ids were checked at the boundary are
+        // checked here, as a delivery would be now.
+        let valid_ids = crate::plane::is_valid_id(&change.item_id)
+            && change
+                .project_id
+                .as_deref()
+                .is_none_or(crate::plane::is_valid_id);
+        let Some(action) = parse_action(change).filter(|_| valid_ids) else {
             queue::done(env.store, &queued)?;
             continue;
         };
