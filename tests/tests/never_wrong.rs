@@ -152,9 +152,10 @@ fn a_project_s_last_item_deleted_loses_its_event() {
     assert!(w.events(&project).is_empty());
 }
 
-#[test]
-fn a_large_drop_is_withheld_and_reported() {
-    let w = World::start(&[]);
+/// A project of 52 dated items, synced; then `archived` of them archived
+/// and synced again. Returns the world, the project and that sync's status.
+fn drop_of(env: &[(&str, &str)], archived: usize) -> (World, String, Value) {
+    let w = World::start(env);
     without_rate_limit(&w);
     let project = w.plane.add_project("Website", "WEB");
     let items = dated_items(&w, &project, 52);
@@ -162,10 +163,16 @@ fn a_large_drop_is_withheld_and_reported() {
     assert_eq!(status["last_sync"]["status"], "success", "{status}");
     assert_eq!(w.events(&project).len(), 52);
 
-    for item in &items[..47] {
+    for item in &items[..archived] {
         w.plane.archive_item(item);
     }
     let status = w.sync_counted();
+    (w, project, status)
+}
+
+#[test]
+fn a_large_drop_is_withheld_and_reported() {
+    let (w, project, status) = drop_of(&[], 47);
     assert_eq!(status["last_sync"]["status"], "partial", "{status}");
     assert_eq!(w.proxy.count("DELETE"), 0, "{:?}", w.proxy.counts());
     let reported = status["last_sync"]["errors"]
@@ -180,17 +187,7 @@ fn a_large_drop_is_withheld_and_reported() {
 
 #[test]
 fn a_large_drop_is_applied_when_the_limit_allows_it() {
-    let w = World::start(&[("SYNC_MAX_DELETE_PERCENT", "100")]);
-    without_rate_limit(&w);
-    let project = w.plane.add_project("Website", "WEB");
-    let items = dated_items(&w, &project, 52);
-    w.sync();
-    assert_eq!(w.events(&project).len(), 52);
-
-    for item in &items[..47] {
-        w.plane.archive_item(item);
-    }
-    let status = w.sync_counted();
+    let (w, project, status) = drop_of(&[("SYNC_MAX_DELETE_PERCENT", "100")], 47);
     assert_eq!(status["last_sync"]["status"], "success", "{status}");
     assert_eq!(w.proxy.count("DELETE"), 47, "{:?}", w.proxy.counts());
     assert_eq!(w.events(&project).len(), 5);
@@ -198,17 +195,7 @@ fn a_large_drop_is_applied_when_the_limit_allows_it() {
 
 #[test]
 fn a_small_drop_is_applied_without_a_guard() {
-    let w = World::start(&[]);
-    without_rate_limit(&w);
-    let project = w.plane.add_project("Website", "WEB");
-    let items = dated_items(&w, &project, 52);
-    w.sync();
-    assert_eq!(w.events(&project).len(), 52);
-
-    for item in &items[..5] {
-        w.plane.archive_item(item);
-    }
-    let status = w.sync_counted();
+    let (w, project, status) = drop_of(&[], 5);
     assert_eq!(status["last_sync"]["status"], "success", "{status}");
     assert_eq!(w.proxy.count("DELETE"), 5, "{:?}", w.proxy.counts());
     assert_eq!(w.events(&project).len(), 47);

@@ -277,17 +277,7 @@ impl<'a> CalDavClient<'a> {
             }
             other => other?,
         };
-        Ok(entries
-            .into_iter()
-            .filter(|e| e.status.is_none_or(|s| (200..300).contains(&s)))
-            .filter_map(|e| {
-                Some(RemoteEvent {
-                    url: join(calendar_url, &e.href),
-                    etag: e.etag,
-                    data: e.calendar_data?,
-                })
-            })
-            .collect())
+        Ok(served(calendar_url, entries).collect())
     }
 
     fn events_one_by_one(&self, calendar_url: &str) -> Result<Vec<RemoteEvent>, CalDavError> {
@@ -326,16 +316,7 @@ impl<'a> CalDavClient<'a> {
         );
         let entries = self.xml_request("REPORT", calendar_url, "1", &body)?;
         // text-match is a substring match (§9.7.5): keep exact UIDs only.
-        Ok(entries
-            .into_iter()
-            .filter(|e| e.status.is_none_or(|s| (200..300).contains(&s)))
-            .filter_map(|e| {
-                Some(RemoteEvent {
-                    url: join(calendar_url, &e.href),
-                    etag: e.etag,
-                    data: e.calendar_data?,
-                })
-            })
+        Ok(served(calendar_url, entries)
             .filter(|e| crate::ical::read(&e.data).uid.as_deref() == Some(uid))
             .collect())
     }
@@ -446,6 +427,21 @@ fn conditional(request: HttpRequest, condition: &Precondition) -> HttpRequest {
         }
         Precondition::Matches(etag) => request.header("if-match", etag.clone()),
     }
+}
+
+/// The events a calendar REPORT served with their data (entries with a
+/// failed status or no data are not events).
+fn served(calendar_url: &str, entries: Vec<Entry>) -> impl Iterator<Item = RemoteEvent> + '_ {
+    entries
+        .into_iter()
+        .filter(|e| e.status.is_none_or(|s| (200..300).contains(&s)))
+        .filter_map(move |e| {
+            Some(RemoteEvent {
+                url: join(calendar_url, &e.href),
+                etag: e.etag,
+                data: e.calendar_data?,
+            })
+        })
 }
 
 /// Whether two iCalendar texts carry the same DTSTAMP value.

@@ -20,5 +20,5 @@ pub use event::{
 };
 pub use mapping::{Issue, Priority, event_for};
 pub use parse::{Stored, read};
-pub use text::{clean_text, is_noncharacter};
+pub use text::{is_line_char, is_noncharacter};
 pub use version::{is_older, parse as parse_version};

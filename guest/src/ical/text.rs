@@ -11,23 +11,26 @@ pub fn is_noncharacter(c: char) -> bool {
     (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
 }
 
+/// Whether `c` may stand on one content line: no control but tab, no
+/// noncharacter.
+pub fn is_line_char(c: char) -> bool {
+    (!c.is_control() || c == '\t') && !is_noncharacter(c)
+}
+
 /// Text for a TEXT property: line breaks normalised to `\n` (so it reads
 /// back exactly as written), other controls and noncharacters dropped.
 pub fn clean_text(text: &str) -> String {
     text.replace("\r\n", "\n")
         .replace('\r', "\n")
         .chars()
-        .filter(|&c| (!c.is_control() || c == '\n' || c == '\t') && !is_noncharacter(c))
+        .filter(|&c| c == '\n' || is_line_char(c))
         .collect()
 }
 
 /// A property value as written on one content line: no line break, no
 /// other control but tab, no noncharacter, whatever the value's source.
 pub fn content_line_value(value: &str) -> String {
-    value
-        .chars()
-        .filter(|&c| (!c.is_control() || c == '\t') && !is_noncharacter(c))
-        .collect()
+    value.chars().filter(|&c| is_line_char(c)).collect()
 }
 
 #[cfg(test)]

@@ -74,10 +74,7 @@ fn text(value: &Value, key: &str) -> Option<String> {
     };
     Some(
         raw.chars()
-            .filter(|&c| {
-                (!c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-                    && !crate::ical::is_noncharacter(c)
-            })
+            .filter(|&c| matches!(c, '\n' | '\r') || crate::ical::is_line_char(c))
             .collect(),
     )
 }

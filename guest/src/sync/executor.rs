@@ -412,18 +412,12 @@ impl Writer<'_> {
     }
 
     /// Whether the event at `url` is still the service's own write of this
-    /// content, whatever the server did to it since (a dropped optional
-    /// property, say): the ETag the store recorded for that write.
+    /// content ([`EventRecord::is_write_of`]).
     fn is_as_written(&self, url: &str, etag: Option<&str>, hash: &str, uid: &str) -> bool {
-        let Some(etag) = etag else { return false };
         records::event(self.store, uid)
             .ok()
             .flatten()
-            .is_some_and(|r| {
-                r.url.as_deref() == Some(url)
-                    && r.etag.as_deref() == Some(etag)
-                    && r.hash.as_deref() == Some(hash)
-            })
+            .is_some_and(|r| r.is_write_of(url, etag, hash))
     }
 
     /// After a conflict: whether what is there now, or what the store

@@ -346,14 +346,9 @@ fn keep_of(
     recorded: Option<&str>,
     found: &[crate::caldav::RemoteEvent],
 ) -> Option<String> {
-    let versions: Vec<_> = found
+    let copies: Vec<_> = found
         .iter()
-        .map(|e| crate::ical::read(&e.data).version)
-        .collect();
-    let copies: Vec<(&str, _)> = found
-        .iter()
-        .zip(versions)
-        .map(|(e, version)| (e.url.as_str(), version))
+        .map(|e| (e.url.as_str(), crate::ical::read(&e.data).version))
         .collect();
     let keep = keeper(&event_url(calendar, uid), recorded, &copies);
     found.get(keep).map(|e| e.url.clone())

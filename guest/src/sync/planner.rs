@@ -128,10 +128,8 @@ pub fn plan(
         }
     }
     // Copies of one UID at several hrefs (planted by a client, or left by
-    // a server that does not check): one stays and is made right, the
-    // others go. The one that stays is where the service puts events, else
-    // where the store says it wrote last (a webhook may have written there
-    // since the listing), else the first.
+    // a server that does not check): the one [`keeper`] picks stays and is
+    // made right, the others go.
     let mut owned: HashMap<&str, &Existing> = HashMap::new();
     let mut duplicates = Vec::new();
     for (uid, mut found) in copies {
@@ -172,12 +170,9 @@ pub fn plan(
         // The server may have changed what the service wrote (dropped an
         // optional property, say): the same ETag as the service's own
         // write of this content means the event is still that write.
-        let as_written = seen.as_ref().is_some_and(|r| {
-            r.url.as_deref() == Some(found.url.as_str())
-                && r.etag.is_some()
-                && r.etag == found.etag
-                && r.hash.as_deref() == Some(hash.as_str())
-        });
+        let as_written = seen
+            .as_ref()
+            .is_some_and(|r| r.is_write_of(&found.url, found.etag.as_deref(), &hash));
         if same_content || as_written {
             result.unchanged += 1;
             let newer = is_newer(target.version, found.stored.version);

@@ -59,6 +59,16 @@ impl EventRecord {
         self.url.is_none()
     }
 
+    /// Whether the event found at `url` with `etag` is still the service's
+    /// own write of content `hash`, whatever the server did to it since (a
+    /// dropped optional property, say): the ETag recorded for that write.
+    pub fn is_write_of(&self, url: &str, etag: Option<&str>, hash: &str) -> bool {
+        etag.is_some()
+            && self.url.as_deref() == Some(url)
+            && self.etag.as_deref() == etag
+            && self.hash.as_deref() == Some(hash)
+    }
+
     /// Removed because Plane no longer had the item (deleted, or hidden
     /// when asked): no version can be older or newer than that, so only
     /// Plane, asked again, can give the item an event again.
