@@ -29,6 +29,8 @@ const DEFAULT_PAGE_SIZE: u32 = 100;
 /// `SYNC_MAX_DELETE_PERCENT`: the share of a calendar's events one sync may
 /// delete (when more than a few) before it withholds the deletions.
 const DEFAULT_MAX_DELETE_PERCENT: u8 = 50;
+const DEFAULT_RATE_BUDGET_PERCENT: u8 = 50;
+const DEFAULT_FULL_INTERVAL_SECONDS: u64 = 3600;
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -47,6 +49,11 @@ pub struct SyncConfig {
     pub caldav_digest: bool,
     pub lease_ttl: chrono::Duration,
     pub max_delete_percent: u8,
+    /// How often every project is listed in full from Plane and every
+    /// calendar without a sync token (`SYNC_FULL_INTERVAL_SECONDS`).
+    pub full_interval: chrono::Duration,
+    /// The sync's share of the Plane key's rate limit (`PLANE_RATE_BUDGET_PERCENT`).
+    pub rate_budget_percent: u8,
 }
 
 impl SyncConfig {
@@ -180,12 +187,24 @@ impl Config {
                 "PLANE_WORKSPACE_SLUG {workspace:?} is not a workspace slug (letters, digits, - and _ only, as in the workspace's URL)"
             ));
         }
-        let max_delete_percent = match self.get("SYNC_MAX_DELETE_PERCENT") {
-            None => DEFAULT_MAX_DELETE_PERCENT,
-            Some(value) => value.parse::<u8>().ok().filter(|&v| v <= 100).ok_or_else(|| {
-                format!("SYNC_MAX_DELETE_PERCENT must be a whole number from 0 to 100, not {value:?}")
-            })?,
-        };
+        let max_delete_percent = self.whole_number(
+            "SYNC_MAX_DELETE_PERCENT",
+            0,
+            100,
+            DEFAULT_MAX_DELETE_PERCENT.into(),
+        )?;
+        let rate_budget_percent = self.whole_number(
+            "PLANE_RATE_BUDGET_PERCENT",
+            1,
+            100,
+            DEFAULT_RATE_BUDGET_PERCENT.into(),
+        )?;
+        let full_interval = self.whole_number(
+            "SYNC_FULL_INTERVAL_SECONDS",
+            1,
+            i64::MAX as u64 / 1000,
+            DEFAULT_FULL_INTERVAL_SECONDS,
+        )?;
         Ok(SyncConfig {
             web_url: self
                 .get("PLANE_WEB_URL")
@@ -208,8 +227,27 @@ impl Config {
                 .get("CALDAV_AUTH_TYPE")
                 .is_some_and(|t| t.eq_ignore_ascii_case("digest")),
             lease_ttl: self.lease_ttl(),
-            max_delete_percent,
+            max_delete_percent: u8::try_from(max_delete_percent).unwrap_or(100),
+            full_interval: chrono::Duration::seconds(
+                i64::try_from(full_interval).unwrap_or(i64::MAX / 1000),
+            ),
+            rate_budget_percent: u8::try_from(rate_budget_percent).unwrap_or(100),
         })
+    }
+
+    /// A whole number from `min` to `max`, `default` when unset; a value
+    /// out of range fails closed, naming the key.
+    fn whole_number(&self, key: &str, min: u64, max: u64, default: u64) -> Result<u64, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(value) => value
+                .parse::<u64>()
+                .ok()
+                .filter(|v| (min..=max).contains(v))
+                .ok_or_else(|| {
+                    format!("{key} must be a whole number from {min} to {max}, not {value:?}")
+                }),
+        }
     }
 }
 
@@ -255,6 +293,15 @@ mod tests {
             ("SYNC_MAX_DELETE_PERCENT", "100"),
         ]);
         assert_eq!(ok.unwrap().max_delete_percent, 100);
+        for (key, bad) in [
+            ("PLANE_RATE_BUDGET_PERCENT", "0"),
+            ("PLANE_RATE_BUDGET_PERCENT", "150"),
+            ("SYNC_FULL_INTERVAL_SECONDS", "0"),
+            ("SYNC_FULL_INTERVAL_SECONDS", "1h"),
+        ] {
+            let err = with(&[("PLANE_WORKSPACE_SLUG", "ws"), (key, bad)]).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
         let err = with(&[("PLANE_WORKSPACE_SLUG", "ws/../x")]).unwrap_err();
         assert!(err.contains("PLANE_WORKSPACE_SLUG"), "{err}");
     }
@@ -277,6 +324,8 @@ mod tests {
         assert!(!config(&[("ENABLE_SYNC", "False")]).sync_enabled());
         assert_eq!(c.webhook_budget(), Duration::from_secs(10));
         assert_eq!(sync.max_delete_percent, 50);
+        assert_eq!(sync.rate_budget_percent, 50);
+        assert_eq!(sync.full_interval, chrono::Duration::hours(1));
         let tight = config(&[(REQUEST_TIMEOUT, "6")]);
         assert_eq!(tight.webhook_budget(), Duration::from_secs(3));
     }

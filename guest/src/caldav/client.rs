@@ -98,11 +98,8 @@ const PROPFIND_DISCOVERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 const PROPFIND_CALENDARS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:resourcetype/><d:displayname/><c:supported-calendar-component-set/></d:prop></d:propfind>"#;
 
-const PROPFIND_ETAGS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+pub(super) const PROPFIND_ETAGS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:"><d:prop><d:getetag/><d:resourcetype/></d:prop></d:propfind>"#;
-
-const REPORT_EVENTS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"/></c:comp-filter></c:filter></c:calendar-query>"#;
 
 impl<'a> CalDavClient<'a> {
     pub fn new(http: &'a dyn Http, base_url: &str, credentials: &'a Credentials) -> Self {
@@ -114,7 +111,7 @@ impl<'a> CalDavClient<'a> {
     }
 
     /// Sends with authentication, answering one Digest challenge if needed.
-    fn send(&self, request: HttpRequest) -> Result<HttpResponse, CalDavError> {
+    pub(super) fn send(&self, request: HttpRequest) -> Result<HttpResponse, CalDavError> {
         let path = path_of(&request.url).to_string();
         for _ in 0..2 {
             let mut attempt = request.clone();
@@ -136,7 +133,7 @@ impl<'a> CalDavClient<'a> {
         Err(CalDavError::Unauthorized(401))
     }
 
-    fn xml_request(
+    pub(super) fn xml_request(
         &self,
         method: &str,
         url: &str,
@@ -264,42 +261,14 @@ impl<'a> CalDavClient<'a> {
         }
     }
 
-    /// Every event of a calendar, with ETag and data, in one REPORT. When
-    /// that REPORT cannot be read (one event holding what XML cannot carry
-    /// makes a server's whole answer unparseable), the events are listed by
-    /// ETag and fetched one by one, so that one bad event does not hide the
-    /// rest of the calendar.
-    pub fn events(&self, calendar_url: &str) -> Result<Vec<RemoteEvent>, CalDavError> {
-        let entries = match self.xml_request("REPORT", calendar_url, "1", REPORT_EVENTS) {
-            Err(CalDavError::Malformed(why)) => {
-                println!("WARN Calendar listed event by event: its REPORT is unreadable ({why})");
-                return self.events_one_by_one(calendar_url);
-            }
-            other => other?,
-        };
-        Ok(served(calendar_url, entries).collect())
-    }
-
-    fn events_one_by_one(&self, calendar_url: &str) -> Result<Vec<RemoteEvent>, CalDavError> {
-        let entries = self.xml_request("PROPFIND", calendar_url, "1", PROPFIND_ETAGS)?;
-        let mut events = Vec::new();
-        for entry in entries
-            .iter()
-            .filter(|e| !e.is_collection && !e.href.is_empty())
-        {
-            match self.get(&join(calendar_url, &entry.href)) {
-                Ok(Some(event)) => events.push(event),
-                Ok(None) => {}
-                // One event the server will not serve is left out, not the
-                // calendar: an event that is not listed is never deleted
-                // (it is not known to be ours), only not updated.
-                Err(CalDavError::Status { status, .. }) => {
-                    println!("WARN An event of a calendar could not be read (HTTP {status})");
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(events)
+    /// Whether the server answers at all (whatever the status): tells a
+    /// calendar that could not be read in time from a server that is down.
+    pub fn answers(&self, url: &str) -> bool {
+        let probe = xml_body(
+            HttpRequest::new("PROPFIND", url).header("depth", "0"),
+            PROPFIND_DISCOVERY,
+        );
+        !matches!(self.send(probe), Err(CalDavError::Connection(_)))
     }
 
     /// The events of a calendar with this UID (RFC 4791 §7.8.6: a
@@ -431,7 +400,10 @@ fn conditional(request: HttpRequest, condition: &Precondition) -> HttpRequest {
 
 /// The events a calendar REPORT served with their data (entries with a
 /// failed status or no data are not events).
-fn served(calendar_url: &str, entries: Vec<Entry>) -> impl Iterator<Item = RemoteEvent> + '_ {
+pub(super) fn served(
+    calendar_url: &str,
+    entries: Vec<Entry>,
+) -> impl Iterator<Item = RemoteEvent> + '_ {
     entries
         .into_iter()
         .filter(|e| e.status.is_none_or(|s| (200..300).contains(&s)))
@@ -454,7 +426,7 @@ fn same_dtstamp(sent: &str, stored: &str) -> bool {
     dtstamp(sent).is_some() && dtstamp(sent) == dtstamp(stored)
 }
 
-fn xml_body(request: HttpRequest, body: &str) -> HttpRequest {
+pub(super) fn xml_body(request: HttpRequest, body: &str) -> HttpRequest {
     request
         .header("content-type", "application/xml; charset=utf-8")
         .body(body.as_bytes().to_vec())
@@ -498,7 +470,7 @@ fn with_slash(mut url: String) -> String {
     url
 }
 
-fn status_error(method: &str, url: &str, status: u16) -> CalDavError {
+pub(super) fn status_error(method: &str, url: &str, status: u16) -> CalDavError {
     CalDavError::Status {
         method: method.to_string(),
         path: path_of(url).to_string(),
@@ -706,26 +678,5 @@ mod tests {
             client.rename_calendar("http://dav/c/", "Plane: X"),
             Err(CalDavError::Status { status: 403, .. })
         ));
-    }
-
-    #[test]
-    fn an_unreadable_report_falls_back_to_one_event_at_a_time() {
-        let listing = r#"<d:multistatus xmlns:d="DAV:"><d:response><d:href>/c/</d:href><d:propstat><d:prop><d:resourcetype><d:collection/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response><d:response><d:href>/c/a.ics</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response><d:response><d:href>/c/b.ics</d:href><d:propstat><d:prop><d:getetag>"2"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
-        let http = ScriptedHttp::new(move |request, _| {
-            Ok(match request.method.as_str() {
-                "REPORT" => response(207, &[], "<multistatus xmlns=\"DAV:\"><response>"),
-                "PROPFIND" => response(207, &[], listing),
-                // One event the server refuses to serve.
-                _ if request.url.ends_with("/c/a.ics") => response(500, &[], ""),
-                _ => response(200, &[("etag", "\"e\"")], "BEGIN:VCALENDAR"),
-            })
-        });
-        let credentials = Credentials::new("u", "p", Scheme::Basic);
-        let client = client_for(&http, &credentials, "http://dav/");
-        let events = client.events("http://dav/c/").unwrap();
-        assert_eq!(
-            events.iter().map(|e| e.url.as_str()).collect::<Vec<_>>(),
-            ["http://dav/c/b.ics"]
-        );
     }
 }

@@ -3,7 +3,9 @@
 
 mod auth;
 mod client;
+mod listing;
 mod xml;
 
 pub use auth::{Credentials, Scheme};
 pub use client::{CalDavClient, CalDavError, Calendar, Precondition, RemoteEvent, WriteOutcome};
+pub use listing::{Changes, MULTIGET_CHUNK, Member};

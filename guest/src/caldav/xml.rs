@@ -59,6 +59,12 @@ fn is_xml_char(c: char) -> bool {
 }
 
 pub fn parse_multistatus(body: &str) -> Result<Vec<Entry>, String> {
+    parse_multistatus_with_token(body).map(|(entries, _)| entries)
+}
+
+/// The entries, and the `sync-token` a sync-collection answer ends with
+/// (RFC 6578 §6.4; Xandikos puts it after the responses, others before).
+pub fn parse_multistatus_with_token(body: &str) -> Result<(Vec<Entry>, Option<String>), String> {
     match Document::parse(body) {
         Ok(document) => read_multistatus(&document),
         // Servers write what they were given: an event holding U+FFFF, say,
@@ -73,7 +79,7 @@ pub fn parse_multistatus(body: &str) -> Result<Vec<Entry>, String> {
     }
 }
 
-fn read_multistatus(document: &Document) -> Result<Vec<Entry>, String> {
+fn read_multistatus(document: &Document) -> Result<(Vec<Entry>, Option<String>), String> {
     let root = document.root_element();
     if !is(&root, DAV, "multistatus") {
         return Err(format!(
@@ -103,7 +109,10 @@ fn read_multistatus(document: &Document) -> Result<Vec<Entry>, String> {
         }
         entries.push(entry);
     }
-    Ok(entries)
+    let token = child(&root, DAV, "sync-token")
+        .map(|t| text(&t).trim().to_string())
+        .filter(|t| !t.is_empty());
+    Ok((entries, token))
 }
 
 fn read_props(prop: &Node, entry: &mut Entry) {
@@ -163,7 +172,8 @@ mod tests {
           <ns1:supported-calendar-component-set><ns1:comp name="VEVENT"/><ns1:comp name="VTODO"/></ns1:supported-calendar-component-set>
           </ns0:prop></ns0:propstat><ns0:propstat><ns0:status>HTTP/1.1 404 Not Found</ns0:status><ns0:prop><ns0:getetag/></ns0:prop></ns0:propstat>
           </ns0:response><ns0:sync-token>x</ns0:sync-token></ns0:multistatus>"#;
-        let entries = parse_multistatus(xandikos).unwrap();
+        let (entries, token) = parse_multistatus_with_token(xandikos).unwrap();
+        assert_eq!(token.as_deref(), Some("x"));
         assert_eq!(entries.len(), 1);
         let e = &entries[0];
         assert_eq!(e.href, "/user/calendars/a/");

@@ -6,12 +6,16 @@
 //! so results are de-duplicated by id; 60 requests/minute per key, with
 //! `X-RateLimit-Remaining`/`-Reset` on successes and `429` + `Retry-After`.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use serde_json::Value;
 
 use super::model::{Label, Malformed, Member, Project, State, WorkItem};
+use super::pacer::Pacer;
 use crate::net::{Http, HttpRequest, HttpResponse, NetError};
 
 /// Most retries of one request (429s, 5xx and connection failures).
@@ -40,12 +44,33 @@ pub enum PlaneError {
     Malformed(String),
 }
 
+type Clock<'a> = &'a dyn Fn() -> DateTime<Utc>;
+
+/// One page of a project's work items.
+#[derive(Debug, Default)]
+pub struct ItemPage {
+    pub items: Vec<WorkItem>,
+    pub malformed: Vec<Malformed>,
+    /// How many items the whole listing holds now (the envelope's
+    /// `total_count`).
+    pub total_count: Option<u64>,
+}
+
+/// Whether a reader of pages wants the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    More,
+    Stop,
+}
+
 pub struct PlaneClient<'a> {
     http: &'a dyn Http,
     settings: &'a PlaneSettings,
     /// Whether to wait out rate limits and failures (a sync) or give up at
     /// once (a webhook, which must answer quickly and can queue instead).
     patient: bool,
+    /// The sync's share of the key's rate limit, and the clock it is kept by.
+    budget: Option<(RefCell<Pacer>, Clock<'a>)>,
 }
 
 impl<'a> PlaneClient<'a> {
@@ -54,6 +79,21 @@ impl<'a> PlaneClient<'a> {
             http,
             settings,
             patient: true,
+            budget: None,
+        }
+    }
+
+    /// A patient client that spends at most `percent` of the key's rate
+    /// limit (`PLANE_RATE_BUDGET_PERCENT`), waiting when it is spent.
+    pub fn budgeted(
+        http: &'a dyn Http,
+        settings: &'a PlaneSettings,
+        percent: u8,
+        clock: &'a dyn Fn() -> DateTime<Utc>,
+    ) -> Self {
+        PlaneClient {
+            budget: Some((RefCell::new(Pacer::new(percent)), clock)),
+            ..Self::new(http, settings)
         }
     }
 
@@ -80,7 +120,7 @@ impl<'a> PlaneClient<'a> {
     }
 
     pub fn projects(&self) -> Result<Vec<Project>, PlaneError> {
-        let (values, _) = self.list("projects/", "")?;
+        let values = self.list("projects/", "")?;
         Ok(values.iter().filter_map(Project::from_json).collect())
     }
 
@@ -89,19 +129,42 @@ impl<'a> PlaneClient<'a> {
         &self,
         project_id: &str,
     ) -> Result<(Vec<WorkItem>, Vec<Malformed>), PlaneError> {
-        let (values, _) = self.list(
-            &format!("projects/{project_id}/work-items/"),
-            "&expand=state,assignees,labels",
-        )?;
         let mut items = Vec::new();
         let mut malformed = Vec::new();
-        for value in &values {
-            match WorkItem::from_json(value) {
-                Ok(item) => items.push(item),
-                Err(err) => malformed.push(err),
-            }
-        }
+        self.work_item_pages(project_id, &mut |page| {
+            items.extend(page.items);
+            malformed.extend(page.malformed);
+            Next::More
+        })?;
         Ok((items, malformed))
+    }
+
+    /// A project's work items page by page, most recently updated first
+    /// (`order_by=-updated_at`: how a reader stops at what it has seen),
+    /// until `each` says to stop. Items a shifting listing shows twice are
+    /// passed once.
+    pub fn work_item_pages(
+        &self,
+        project_id: &str,
+        each: &mut dyn FnMut(ItemPage) -> Next,
+    ) -> Result<(), PlaneError> {
+        self.pages(
+            &format!("projects/{project_id}/work-items/"),
+            "&order_by=-updated_at&expand=state,assignees,labels",
+            &mut |values, total_count| {
+                let mut page = ItemPage {
+                    total_count,
+                    ..ItemPage::default()
+                };
+                for value in &values {
+                    match WorkItem::from_json(value) {
+                        Ok(item) => page.items.push(item),
+                        Err(err) => page.malformed.push(err),
+                    }
+                }
+                each(page)
+            },
+        )
     }
 
     /// One work item; `None` when Plane hides it (deleted, archived, draft).
@@ -123,12 +186,12 @@ impl<'a> PlaneClient<'a> {
     }
 
     pub fn states(&self, project_id: &str) -> Result<Vec<State>, PlaneError> {
-        let (values, _) = self.list(&format!("projects/{project_id}/states/"), "")?;
+        let values = self.list(&format!("projects/{project_id}/states/"), "")?;
         Ok(values.iter().filter_map(State::from_json).collect())
     }
 
     pub fn labels(&self, project_id: &str) -> Result<Vec<Label>, PlaneError> {
-        let (values, _) = self.list(&format!("projects/{project_id}/labels/"), "")?;
+        let values = self.list(&format!("projects/{project_id}/labels/"), "")?;
         Ok(values.iter().filter_map(Label::from_json).collect())
     }
 
@@ -146,31 +209,35 @@ impl<'a> PlaneClient<'a> {
         Ok(values.iter().filter_map(Member::from_json).collect())
     }
 
-    /// All pages of a listing, de-duplicated by id; also the number of pages.
-    fn list(&self, path: &str, extra_query: &str) -> Result<(Vec<Value>, u32), PlaneError> {
+    /// All pages of a listing, de-duplicated by id.
+    fn list(&self, path: &str, extra_query: &str) -> Result<Vec<Value>, PlaneError> {
+        let mut results = Vec::new();
+        self.pages(path, extra_query, &mut |values, _| {
+            results.extend(values);
+            Next::More
+        })?;
+        Ok(results)
+    }
+
+    /// The pages of a listing in turn, each de-duplicated by id against the
+    /// ones before, with the envelope's `total_count`, until `each` says to
+    /// stop or the last page.
+    fn pages(
+        &self,
+        path: &str,
+        extra_query: &str,
+        each: &mut dyn FnMut(Vec<Value>, Option<u64>) -> Next,
+    ) -> Result<(), PlaneError> {
         let per_page = self.settings.per_page.max(1);
         let mut cursor = format!("{per_page}:0:0");
         let mut seen = HashSet::new();
-        let mut results = Vec::new();
-        let mut pages = 0;
         loop {
             let url = format!(
                 "{}?per_page={per_page}&cursor={cursor}{extra_query}",
                 self.url(path)
             );
-            let page = self.get(&url)?;
-            pages += 1;
-            let items = page
-                .get("results")
-                .and_then(Value::as_array)
-                .ok_or_else(|| PlaneError::Malformed(format!("{path}: no results list")))?;
-            for item in items {
-                let id = item.get("id").map(Value::to_string);
-                // Items without an id are kept, to be reported as malformed.
-                if id.as_ref().is_none_or(|id| seen.insert(id.clone())) {
-                    results.push(item.clone());
-                }
-            }
+            let mut page = self.get(&url)?;
+            let total_count = page.get("total_count").and_then(Value::as_u64);
             let more = page
                 .get("next_page_results")
                 .and_then(Value::as_bool)
@@ -178,11 +245,29 @@ impl<'a> PlaneClient<'a> {
             let next = page
                 .get("next_cursor")
                 .and_then(Value::as_str)
-                .unwrap_or("");
-            if !more || items.is_empty() || next.is_empty() || next == cursor {
-                return Ok((results, pages));
+                .unwrap_or("")
+                .to_string();
+            let Some(Value::Array(items)) = page.get_mut("results").map(Value::take) else {
+                return Err(PlaneError::Malformed(format!("{path}: no results list")));
+            };
+            let listed = items.len();
+            let fresh: Vec<Value> = items
+                .into_iter()
+                .filter(|item| {
+                    // Items without an id are kept, to be reported as malformed.
+                    let id = item.get("id").map(Value::to_string);
+                    id.is_none_or(|id| seen.insert(id))
+                })
+                .collect();
+            if each(fresh, total_count) == Next::Stop
+                || !more
+                || listed == 0
+                || next.is_empty()
+                || next == cursor
+            {
+                return Ok(());
             }
-            cursor = next.to_string();
+            cursor = next;
         }
     }
 
@@ -202,6 +287,16 @@ impl<'a> PlaneClient<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some((pacer, clock)) = &self.budget {
+                let wait = pacer.borrow_mut().reserve(clock());
+                if !wait.is_zero() {
+                    println!(
+                        "INFO Sync paced: waiting {}s to stay within PLANE_RATE_BUDGET_PERCENT of Plane's rate limit",
+                        wait.as_secs().max(1)
+                    );
+                    self.http.sleep(wait);
+                }
+            }
             let outcome = match self.http.send(&request) {
                 // Not worth retrying: the host forbids it, or it is malformed.
                 Err(err @ (NetError::Denied | NetError::Invalid(_))) => {
@@ -253,6 +348,11 @@ impl<'a> PlaneClient<'a> {
         let reset = response
             .header("x-ratelimit-reset")
             .and_then(|v| v.trim().parse::<i64>().ok());
+        if let (Some((pacer, _)), Some(remaining)) = (&self.budget, remaining) {
+            pacer
+                .borrow_mut()
+                .learn(u32::try_from(remaining).unwrap_or(0));
+        }
         if let (Some(remaining), Some(reset)) = (remaining, reset)
             && remaining <= 0
         {

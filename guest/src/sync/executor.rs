@@ -27,6 +27,18 @@ pub struct Outcome {
     pub connection_lost: bool,
 }
 
+impl Outcome {
+    pub fn add(&mut self, more: &Outcome) {
+        self.created += more.created;
+        self.updated += more.updated;
+        self.deleted += more.deleted;
+        self.unchanged += more.unchanged;
+        self.superseded += more.superseded;
+        self.errors.extend(more.errors.iter().cloned());
+        self.connection_lost |= more.connection_lost;
+    }
+}
+
 /// What is known about the event at a URL.
 pub enum Known {
     Absent,

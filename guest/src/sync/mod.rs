@@ -1,11 +1,14 @@
 //! The sync: plan from Plane's items and the calendars' events, then
 //! execute with conditional writes. One at a time, under a lease.
 
+mod calendar_index;
 mod calendars;
 mod executor;
 mod item;
+mod item_index;
 pub mod lease;
 mod planner;
+mod project;
 pub mod queue;
 mod records;
 mod run;

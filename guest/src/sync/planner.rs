@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::records::EventRecord;
 use crate::ical::{Event, Stored, is_older, is_owned_uid};
@@ -27,12 +28,43 @@ pub struct Target {
     pub fresh: bool,
 }
 
-/// An event found in the calendar.
-#[derive(Debug, Clone)]
+/// An event found in the calendar, as much of it as a plan needs (kept
+/// between syncs for every event of a calendar, so it stays small).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Existing {
     pub url: String,
+    #[serde(default)]
     pub etag: Option<String>,
-    pub stored: Stored,
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// The content hash of the properties the service owns; `None` when it
+    /// is not an event the service would write.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// The Plane version it was written from.
+    #[serde(default)]
+    pub version: Option<DateTime<Utc>>,
+    /// The Plane workspace it was written for.
+    #[serde(default)]
+    pub workspace: Option<String>,
+}
+
+impl Existing {
+    /// The summary of an event as a server returned it.
+    pub fn read(url: String, etag: Option<String>, ics: &str) -> Self {
+        Self::of(url, etag, crate::ical::read(ics))
+    }
+
+    pub fn of(url: String, etag: Option<String>, stored: Stored) -> Self {
+        Existing {
+            url,
+            etag,
+            hash: stored.event.as_ref().map(Event::content_hash),
+            uid: stored.uid,
+            version: stored.version,
+            workspace: stored.workspace,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +102,13 @@ pub struct Plan {
     /// Records to move forward without a write: the calendar already shows
     /// a newer version's content.
     pub remember: Vec<(String, EventRecord)>,
+    /// The events of items no longer wanted, to be deleted (after asking
+    /// Plane) unless the deletion policy withholds them: see
+    /// [`Plan::settle_deletions`].
+    pub deletions: Vec<Action>,
+    /// The calendar's events this plan found that belong to this
+    /// deployment: the measure of the deletion policy.
+    pub owned: usize,
     /// Why deletions were withheld, if they were.
     pub guard: Option<String>,
 }
@@ -91,7 +130,7 @@ pub fn event_url(calendar_url: &str, uid: &str) -> String {
 }
 
 /// Deletions withheld when a calendar would lose more than this many of
-/// its events at once and more than [`Scope::max_delete_percent`] of them.
+/// its events at once and more than `SYNC_MAX_DELETE_PERCENT` of them.
 pub const MIN_GUARDED_DELETIONS: usize = 10;
 
 /// The calendar a plan is made for, and the rules that apply to it.
@@ -103,8 +142,6 @@ pub struct Scope<'a> {
     /// UIDs of items Plane listed but that could not be read: their events
     /// are left as they are, neither rewritten nor deleted.
     pub unreadable: &'a HashSet<String>,
-    /// `SYNC_MAX_DELETE_PERCENT`.
-    pub max_delete_percent: u8,
 }
 
 /// `desired` holds the listed items that have an event. `record` looks up
@@ -120,7 +157,7 @@ pub fn plan(
     let calendar_url = scope.calendar_url;
     let mut copies: HashMap<&str, Vec<&Existing>> = HashMap::new();
     for event in existing {
-        let Some(uid) = event.stored.uid.as_deref().filter(|uid| is_owned_uid(uid)) else {
+        let Some(uid) = event.uid.as_deref().filter(|uid| is_owned_uid(uid)) else {
             continue;
         };
         if !scope.unreadable.contains(uid) {
@@ -135,10 +172,8 @@ pub fn plan(
     for (uid, mut found) in copies {
         if found.len() > 1 {
             let recorded = record(uid).and_then(|r| r.url);
-            let copies: Vec<(&str, Option<DateTime<Utc>>)> = found
-                .iter()
-                .map(|e| (e.url.as_str(), e.stored.version))
-                .collect();
+            let copies: Vec<(&str, Option<DateTime<Utc>>)> =
+                found.iter().map(|e| (e.url.as_str(), e.version)).collect();
             let keep = keeper(&event_url(calendar_url, uid), recorded.as_deref(), &copies);
             found.swap(0, keep);
         }
@@ -158,11 +193,7 @@ pub fn plan(
             continue;
         };
         let hash = event.content_hash();
-        let same_content = found
-            .stored
-            .event
-            .as_ref()
-            .is_some_and(|e| e.content_hash() == hash);
+        let same_content = found.hash.as_deref() == Some(hash.as_str());
         let elsewhere = found.url != event_url(calendar_url, &target.uid);
         let seen = (!same_content || elsewhere)
             .then(|| record(&target.uid))
@@ -175,7 +206,7 @@ pub fn plan(
             .is_some_and(|r| r.is_write_of(&found.url, found.etag.as_deref(), &hash));
         if same_content || as_written {
             result.unchanged += 1;
-            let newer = is_newer(target.version, found.stored.version);
+            let newer = is_newer(target.version, found.version);
             // Plane changed something the event does not show: no write,
             // but the store learns the version, so that an older delivery
             // arriving late cannot pass for news; and it learns where an
@@ -190,7 +221,7 @@ pub fn plan(
                 seen.is_none_or(|r| !r.is_deletion() && is_newer(target.version, r.version))
             };
             if learn || moved {
-                let version = target.version.max(found.stored.version);
+                let version = target.version.max(found.version);
                 let remembered =
                     EventRecord::written(&found.url, found.etag.clone(), hash, version);
                 result.remember.push((target.uid.clone(), remembered));
@@ -202,7 +233,7 @@ pub fn plan(
             .as_ref()
             .and_then(|r| r.version)
             .into_iter()
-            .chain(found.stored.version)
+            .chain(found.version)
             .max();
         if is_older(target.version, newest) {
             result.superseded += 1;
@@ -215,12 +246,7 @@ pub fn plan(
             confirm: seen.is_some_and(|r| r.is_deletion()),
         });
     }
-    let is_ours = |uid: &str, found: &Existing| match &found.stored.workspace {
-        Some(workspace) => workspace == scope.workspace,
-        // Written before events recorded their workspace: ours if the
-        // store remembers writing it there.
-        None => record(uid).is_some_and(|r| r.url.as_deref() == Some(found.url.as_str())),
-    };
+    let is_ours = |uid: &str, found: &Existing| is_ours(scope, uid, found, record);
     let mut gone: Vec<Action> = owned
         .iter()
         .filter(|(uid, found)| !wanted.contains(*uid) && is_ours(uid, found))
@@ -229,35 +255,61 @@ pub fn plan(
     gone.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     let mut copies: Vec<Action> = duplicates
         .into_iter()
-        .filter(|d| {
-            d.stored
-                .workspace
-                .as_deref()
-                .is_none_or(|w| w == scope.workspace)
-        })
-        .map(|d| delete(d, d.stored.uid.as_deref().unwrap_or_default(), false))
+        .filter(|d| d.workspace.as_deref().is_none_or(|w| w == scope.workspace))
+        .map(|d| delete(d, d.uid.as_deref().unwrap_or_default(), false))
         .collect();
     copies.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     // Second copies go whatever their number (the item keeps its event),
     // and first: a server that checks UIDs refuses to update a copy while
     // another exists (Radicale answers 409).
     result.actions.splice(0..0, copies);
-    let owned_count = owned
+    result.owned = owned
         .iter()
         .filter(|(uid, found)| wanted.contains(*uid) || is_ours(uid, found))
         .count();
-    let percent = usize::from(scope.max_delete_percent.min(100));
-    if gone.len() > MIN_GUARDED_DELETIONS && gone.len() * 100 > percent * owned_count {
-        result.guard = Some(format!(
-            "deletions withheld: {} of the calendar's {owned_count} events would be deleted at once, \
-             more than SYNC_MAX_DELETE_PERCENT={percent}%; if the items really are gone, raise \
-             SYNC_MAX_DELETE_PERCENT for one sync",
-            gone.len()
-        ));
-    } else {
-        result.actions.extend(gone);
-    }
+    result.deletions = gone;
     result
+}
+
+/// Whether the event `found` of `uid` belongs to this deployment: it
+/// records this workspace, or (written before events recorded it) the
+/// store remembers writing it there.
+pub fn is_ours(
+    scope: &Scope,
+    uid: &str,
+    found: &Existing,
+    record: &dyn Fn(&str) -> Option<EventRecord>,
+) -> bool {
+    match &found.workspace {
+        Some(workspace) => workspace == scope.workspace,
+        None => record(uid).is_some_and(|r| r.url.as_deref() == Some(found.url.as_str())),
+    }
+}
+
+/// Why the deletion policy withholds `deletions` of a calendar's `owned`
+/// events, if it does: more than [`MIN_GUARDED_DELETIONS`] and more than
+/// `max_delete_percent` of them at once.
+pub fn withheld(deletions: usize, owned: usize, max_delete_percent: u8) -> Option<String> {
+    let percent = usize::from(max_delete_percent.min(100));
+    (deletions > MIN_GUARDED_DELETIONS && deletions * 100 > percent * owned).then(|| {
+        format!(
+            "deletions withheld: {deletions} of the calendar's {owned} events would be deleted at once, \
+             more than SYNC_MAX_DELETE_PERCENT={percent}%; if the items really are gone, raise \
+             SYNC_MAX_DELETE_PERCENT for one sync"
+        )
+    })
+}
+
+impl Plan {
+    /// Moves the deletions into the actions, unless the policy withholds
+    /// them for a calendar of `owned` events (then says why in `guard`).
+    pub fn settle_deletions(&mut self, owned: usize, max_delete_percent: u8) {
+        self.guard = withheld(self.deletions.len(), owned, max_delete_percent);
+        let deletions = std::mem::take(&mut self.deletions);
+        if self.guard.is_none() {
+            self.actions.extend(deletions);
+        }
+    }
 }
 
 /// Of several copies of one event (href and the version each holds), the
@@ -359,12 +411,10 @@ mod tests {
         Existing {
             url: event_url(CAL, &target.uid),
             etag: Some(format!("\"{}\"", target.uid)),
-            stored: Stored {
-                uid: Some(target.uid.clone()),
-                event: target.event.clone(),
-                version: target.version,
-                workspace: Some(WORKSPACE.into()),
-            },
+            uid: Some(target.uid.clone()),
+            hash: target.event.as_ref().map(Event::content_hash),
+            version: target.version,
+            workspace: Some(WORKSPACE.into()),
         }
     }
 
@@ -389,9 +439,10 @@ mod tests {
             calendar_url: CAL,
             workspace: WORKSPACE,
             unreadable,
-            max_delete_percent,
         };
-        plan(&scope, desired, existing, record)
+        let mut plan = plan(&scope, desired, existing, record);
+        plan.settle_deletions(plan.owned, max_delete_percent);
+        plan
     }
 
     fn no_record(_: &str) -> Option<EventRecord> {
@@ -498,8 +549,8 @@ mod tests {
     fn unreadable_owned_events_are_rewritten() {
         let wanted = target("a", "A");
         let mut found = existing(&wanted);
-        found.stored.event = None;
-        found.stored.version = None;
+        found.hash = None;
+        found.version = None;
         let plan = plan_in(&[wanted], &[found], &no_record);
         assert!(matches!(plan.actions[0], Action::Update { .. }));
     }
@@ -511,16 +562,12 @@ mod tests {
         let foreign = Existing {
             url: "http://dav/cal/meeting.ics".into(),
             etag: None,
-            stored: Stored {
-                uid: Some("meeting@example.com".into()),
-                ..Stored::default()
-            },
+            uid: Some("meeting@example.com".into()),
+            hash: None,
+            version: None,
+            workspace: None,
         };
-        let unparsable = Existing {
-            url: "http://dav/cal/x.ics".into(),
-            etag: None,
-            stored: Stored::default(),
-        };
+        let unparsable = Existing::of("http://dav/cal/x.ics".into(), None, Stored::default());
         let plan = plan_in(
             std::slice::from_ref(&kept),
             &[existing(&kept), existing(&gone), foreign, unparsable],
@@ -590,15 +637,15 @@ mod tests {
     #[test]
     fn only_this_workspaces_events_are_deleted() {
         let (_, mut found) = calendar_of(3);
-        found[0].stored.workspace = Some("other".into());
-        found[0].stored.event.as_mut().unwrap().workspace = Some("other".into());
+        found[0].workspace = Some("other".into());
+        found[0].hash = Some("written for another workspace".into());
         // Written before events said their workspace: ours only if the
         // store remembers writing it there.
-        found[1].stored.workspace = None;
-        found[2].stored.workspace = None;
+        found[1].workspace = None;
+        found[2].workspace = None;
         let mine = found[2].clone();
         let record = move |uid: &str| {
-            (uid == mine.stored.uid.as_deref().unwrap())
+            (uid == mine.uid.as_deref().unwrap())
                 .then(|| EventRecord::written(&mine.url, None, "h".into(), None))
         };
         let p = plan_in(&[], &found, &record);
@@ -631,7 +678,7 @@ mod tests {
         let wanted = target("a", "A");
         let mut found = existing(&wanted);
         // The server dropped COLOR from what the service wrote.
-        found.stored.event.as_mut().unwrap().color = None;
+        found.hash = Some("without COLOR".into());
         let hash = wanted.event.as_ref().unwrap().content_hash();
         let ours = EventRecord::written(&found.url, found.etag.clone(), hash.clone(), None);
         let p = plan_in(std::slice::from_ref(&wanted), &[found.clone()], &|_| {
@@ -686,7 +733,7 @@ mod tests {
         let at_home = existing(&target_at("a", "A v1", "2026-01-01T00:00:00Z"));
         let mut newer = existing(&target_at("a", "A v3", "2026-01-03T00:00:00Z"));
         newer.url = "http://dav/cal/plane-issue-a%40calplanebot.ics".into();
-        let written = EventRecord::written(&newer.url, None, "h".into(), newer.stored.version);
+        let written = EventRecord::written(&newer.url, None, "h".into(), newer.version);
         let p = plan_in(std::slice::from_ref(&listed), &[at_home, newer], &|_| {
             Some(written.clone())
         });

@@ -1,13 +1,14 @@
 //! One full sync: Plane's projects and items → the calendars.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::calendars::{self, CalendarError};
-use super::executor::{self, Outcome as Writes};
+use super::calendars::CalendarError;
+use super::executor::Outcome as Writes;
 use super::lease;
-use super::planner::{self, Existing, Target};
+use super::planner::Target;
+use super::project::{Context, Place, Reading, sync_project};
 use super::records;
 use super::status::{self, LastSync, Outcome, Reachability};
 use crate::caldav::{CalDavClient, CalDavError};
@@ -137,11 +138,17 @@ fn contact<T, E>(env: &SyncEnv, caldav: bool, result: Result<T, E>) -> Result<T,
     result
 }
 
-/// Each project in turn is listed from Plane, then its calendar read,
-/// planned and written: the plan is made from a listing and a calendar read
-/// taken moments apart, not minutes.
+/// Each project in turn: its calendar read and its items listed moments
+/// apart, planned and written (see [`super::project`]). A project whose
+/// calendar or items cannot be read is reported and the others go on; only
+/// a CalDAV server that stopped answering altogether ends the sync.
 fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<(), String> {
-    let plane = PlaneClient::new(env.http, &env.config.plane);
+    let plane = PlaneClient::budgeted(
+        env.http,
+        &env.config.plane,
+        env.config.rate_budget_percent,
+        env.clock,
+    );
     let credentials = env.config.credentials();
     let caldav = CalDavClient::new(env.http, &env.config.caldav_url, &credentials);
 
@@ -158,78 +165,76 @@ fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<
     let home = contact(env, true, caldav.discover_home()).map_err(caldav_error)?;
     let mut calendars = contact(env, true, caldav.calendars(&home)).map_err(caldav_error)?;
     println!("INFO Sync started: {} projects", projects.len());
-
+    let place = Place {
+        caldav: &caldav,
+        home: &home,
+        projects: &projects,
+    };
+    let cx = Context {
+        env,
+        keeper,
+        plane: &plane,
+        place: &place,
+    };
+    let mut incremental = 0;
     for project in &projects {
         if keeper.is_lost() {
             return Err(LEASE_LOST.into());
         }
-        let (items, unreadable) =
-            match plane.work_items(&project.id) {
-                Ok((items, malformed)) => {
-                    tally.errors.extend(malformed.iter().map(|m| {
-                        format!("project {}: {m}; its event is left as it is", project.name)
-                    }));
-                    let unreadable = malformed
-                        .iter()
-                        .filter_map(|m| m.id.as_deref())
-                        .map(uid_for)
-                        .collect::<HashSet<_>>();
-                    (items, unreadable)
-                }
-                Err(err) => {
-                    let _ = status::record_contact(env.store, false, Reachability::Unhealthy);
-                    tally
-                        .errors
-                        .push(format!("project {}: PLANE_API_ERROR: {err}", project.name));
-                    continue;
-                }
-            };
-        let issues = match resolve(&plane, project, &items, env.config) {
-            Ok(issues) => issues,
-            Err(err) => {
-                tally
-                    .errors
-                    .push(format!("project {}: PLANE_API_ERROR: {err}", project.name));
-                continue;
-            }
-        };
-        let place = Place {
-            caldav: &caldav,
-            home: &home,
-            projects: &projects,
-        };
-        let listing = Listing {
-            plane: &plane,
-            project,
-            issues: &issues,
-            unreadable: &unreadable,
-        };
-        match sync_project(env, keeper, &place, &mut calendars, &listing) {
-            Ok(writes) => {
+        let name = &project.name;
+        let connection_lost = match sync_project(&cx, &mut calendars, project) {
+            Ok(synced) => {
                 tally.projects += 1;
+                incremental += u64::from(synced.reading == Reading::Changes);
                 tally.errors.extend(
-                    writes
+                    synced
+                        .unreadable
+                        .iter()
+                        .map(|e| format!("project {name}: {e}")),
+                );
+                tally.errors.extend(
+                    synced
+                        .writes
                         .errors
                         .iter()
-                        .map(|e| format!("project {}: {e}", project.name)),
+                        .map(|e| format!("project {name}: {e}")),
                 );
-                add(&mut tally.writes, &writes);
-                if writes.connection_lost {
-                    let _ = status::record_contact(env.store, true, Reachability::Unhealthy);
-                    return Err(
-                        "CALDAV_CONNECTION_ERROR: the CalDAV server became unreachable".into(),
-                    );
+                if synced
+                    .writes
+                    .errors
+                    .iter()
+                    .any(|e| e.starts_with("PLANE_API_ERROR"))
+                {
+                    let _ = status::record_contact(env.store, false, Reachability::Unhealthy);
                 }
+                tally.writes.add(&Writes {
+                    errors: Vec::new(),
+                    ..synced.writes
+                });
+                synced.writes.connection_lost
             }
             Err(CalendarError::CalDav(CalDavError::Connection(err))) => {
-                let _ = status::record_contact(env.store, true, Reachability::Unhealthy);
-                return Err(format!("CALDAV_CONNECTION_ERROR: {err}"));
+                tally
+                    .errors
+                    .push(format!("project {name}: CALDAV_CONNECTION_ERROR: {err}"));
+                true
             }
-            Err(err) => tally
-                .errors
-                .push(format!("project {}: {err}", project.name)),
+            Err(err) => {
+                tally.errors.push(format!("project {name}: {err}"));
+                false
+            }
+        };
+        // One calendar that cannot be read in time (a huge one, say) must
+        // not stop the others: the sync goes on while the server answers.
+        if connection_lost && !caldav.answers(&home) {
+            let _ = status::record_contact(env.store, true, Reachability::Unhealthy);
+            return Err("CALDAV_CONNECTION_ERROR: the CalDAV server became unreachable".into());
         }
     }
+    println!(
+        "INFO Projects read by what changed: {incremental} of {}",
+        projects.len()
+    );
     Ok(())
 }
 
@@ -238,86 +243,6 @@ fn caldav_error(err: CalDavError) -> String {
         CalDavError::Connection(_) => format!("CALDAV_CONNECTION_ERROR: {err}"),
         other => other.to_string(),
     }
-}
-
-fn add(total: &mut Writes, more: &Writes) {
-    total.created += more.created;
-    total.updated += more.updated;
-    total.deleted += more.deleted;
-    total.unchanged += more.unchanged;
-    total.superseded += more.superseded;
-}
-
-/// Where calendars live.
-struct Place<'a> {
-    caldav: &'a CalDavClient<'a>,
-    home: &'a str,
-    projects: &'a [Project],
-}
-
-/// One project as Plane just listed it.
-struct Listing<'a> {
-    plane: &'a PlaneClient<'a>,
-    project: &'a Project,
-    issues: &'a [Issue],
-    /// UIDs of the items listed that could not be read.
-    unreadable: &'a HashSet<String>,
-}
-
-fn sync_project(
-    env: &SyncEnv,
-    keeper: &lease::Keeper,
-    place: &Place,
-    calendars: &mut Vec<crate::caldav::Calendar>,
-    listing: &Listing,
-) -> Result<Writes, CalendarError> {
-    let taken = calendars::taken_by_others(env.store, place.projects, &listing.project.id)?;
-    let (calendar, created) = calendars::ensure(
-        place.caldav,
-        env.store,
-        place.home,
-        calendars,
-        &taken,
-        listing.project,
-    )?;
-    // A calendar made a moment ago is empty: no need to list it.
-    let remote = if created {
-        Vec::new()
-    } else {
-        place.caldav.events(&calendar.url)?
-    };
-    let existing: Vec<Existing> = remote
-        .into_iter()
-        .map(|event| Existing {
-            stored: ical::read(&event.data),
-            url: event.url,
-            etag: event.etag,
-        })
-        .collect();
-    let desired: Vec<Target> = listing
-        .issues
-        .iter()
-        .map(|issue| target(issue, false))
-        .collect();
-    let record = |uid: &str| records::event(env.store, uid).ok().flatten();
-    let scope = planner::Scope {
-        calendar_url: &calendar.url,
-        workspace: &env.config.plane.workspace,
-        unreadable: listing.unreadable,
-        max_delete_percent: env.config.max_delete_percent,
-    };
-    let plan = planner::plan(&scope, &desired, &existing, &record);
-    let recheck = |uid: &str| current(listing.plane, listing.project, env.config, uid);
-    let writer = executor::Writer {
-        client: place.caldav,
-        store: env.store,
-        now: (env.clock)(),
-    };
-    let mut writes = executor::execute(&writer, &plan, &recheck, &|| !keeper.is_lost());
-    if let Some(guard) = plan.guard {
-        writes.errors.push(guard);
-    }
-    Ok(writes)
 }
 
 /// What an issue's event should be; `fresh` when Plane was just asked.
@@ -331,7 +256,7 @@ pub(super) fn target(issue: &Issue, fresh: bool) -> Target {
 }
 
 /// The item's state as Plane has it now, by its event's UID.
-fn current(
+pub(super) fn current(
     plane: &PlaneClient,
     project: &Project,
     config: &SyncConfig,

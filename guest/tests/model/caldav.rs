@@ -1,7 +1,9 @@
 //! An in-memory CalDAV server answering exactly what the service's client
 //! sends, with the semantics both real servers share (see the project's
-//! CalDAV notes): discovery, MKCALENDAR (409 when taken), PROPPATCH, one
-//! calendar-query REPORT, GET, conditional PUT and DELETE (412 on a failed
+//! CalDAV notes): discovery, MKCALENDAR (409 when taken), PROPPATCH, the
+//! calendar-query, sync-collection (403 for a token it never gave) and
+//! calendar-multiget REPORTs, a PROPFIND of a calendar's ETags, GET,
+//! conditional PUT and DELETE (412 on a failed
 //! precondition, If-Match on a missing resource included), and 409 for a
 //! UID already stored under another href. Every change is reported, so the
 //! model can check what each write replaced.
@@ -18,6 +20,53 @@ struct Calendar {
     name: String,
     /// href → (ETag, data)
     events: BTreeMap<String, (String, String)>,
+    /// For sync-collection (RFC 6578): the revision of the calendar, and
+    /// of each href's last change (kept after a deletion).
+    revision: u64,
+    changed: BTreeMap<String, u64>,
+}
+
+impl Calendar {
+    fn touch(&mut self, name: &str) {
+        self.revision += 1;
+        self.changed.insert(name.to_string(), self.revision);
+    }
+
+    /// A sync-collection answer since `token` (empty: every member); `None`
+    /// for a token this calendar never gave (Radicale answers 403).
+    fn changes_since(&self, path: &str, token: &str) -> Option<String> {
+        let since = match token {
+            "" => None,
+            token => Some(
+                token
+                    .strip_prefix("rev-")?
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&r| r <= self.revision)?,
+            ),
+        };
+        let mut out = String::new();
+        for (name, &revision) in &self.changed {
+            if since.is_some_and(|since| revision <= since) {
+                continue;
+            }
+            match self.events.get(name) {
+                Some((etag, _)) => out.push_str(&prop_response(
+                    &format!("{path}{name}"),
+                    &format!("<d:getetag>{}</d:getetag>", escape(etag)),
+                )),
+                None if since.is_some() => out.push_str(&format!(
+                    "<d:response><d:href>{path}{name}</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>"
+                )),
+                None => {}
+            }
+        }
+        out.push_str(&format!(
+            "<d:sync-token>rev-{}</d:sync-token>",
+            self.revision
+        ));
+        Some(out)
+    }
 }
 
 #[derive(Default)]
@@ -101,6 +150,20 @@ impl FakeCalDav {
                 )),
                 None,
             ),
+            "PROPFIND" if self.calendars.contains_key(&path) => {
+                let calendar = &self.calendars[&path];
+                let mut out = prop_response(
+                    &path,
+                    "<d:resourcetype><d:collection/><c:calendar/></d:resourcetype>",
+                );
+                for (name, (etag, _)) in &calendar.events {
+                    out.push_str(&prop_response(
+                        &format!("{path}{name}"),
+                        &format!("<d:getetag>{}</d:getetag><d:resourcetype/>", escape(etag)),
+                    ));
+                }
+                (multistatus(&out), None)
+            }
             "PROPFIND" => {
                 let mut out =
                     prop_response(HOME, "<d:resourcetype><d:collection/></d:resourcetype>");
@@ -124,7 +187,7 @@ impl FakeCalDav {
                     path,
                     Calendar {
                         name,
-                        events: BTreeMap::new(),
+                        ..Calendar::default()
                     },
                 );
                 (response(201, &[], ""), None)
@@ -133,6 +196,51 @@ impl FakeCalDav {
                 Some(calendar) => {
                     calendar.name = between(&body, "<d:displayname>", "</d:displayname>");
                     (multistatus(&prop_response(&path, "<d:displayname/>")), None)
+                }
+                None => (response(404, &[], ""), None),
+            },
+            "REPORT" if body.contains("sync-collection") => match self.calendars.get(&path) {
+                Some(calendar) => {
+                    let token = between(&body, "<d:sync-token>", "</d:sync-token>");
+                    match calendar.changes_since(&path, &token) {
+                        Some(out) => (multistatus(&out), None),
+                        None => (
+                            response(
+                                403,
+                                &[],
+                                "<error xmlns=\"DAV:\"><valid-sync-token/></error>",
+                            ),
+                            None,
+                        ),
+                    }
+                }
+                None => (response(404, &[], ""), None),
+            },
+            "REPORT" if body.contains("calendar-multiget") => match self.calendars.get(&path) {
+                Some(calendar) => {
+                    let mut out = String::new();
+                    for href in body
+                        .split("<d:href>")
+                        .skip(1)
+                        .filter_map(|rest| rest.split_once("</d:href>"))
+                        .map(|(href, _)| href)
+                    {
+                        let name = href.strip_prefix(path.as_str()).unwrap_or(href);
+                        match calendar.events.get(name) {
+                            Some((etag, data)) => out.push_str(&prop_response(
+                                href,
+                                &format!(
+                                    "<d:getetag>{}</d:getetag><c:calendar-data>{}</c:calendar-data>",
+                                    escape(etag),
+                                    escape(data)
+                                ),
+                            )),
+                            None => out.push_str(&format!(
+                                "<d:response><d:href>{href}</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>"
+                            )),
+                        }
+                    }
+                    (multistatus(&out), None)
                 }
                 None => (response(404, &[], ""), None),
             },
@@ -223,7 +331,9 @@ impl FakeCalDav {
         }
         self.next_etag += 1;
         let etag = format!("\"{}\"", self.next_etag);
-        cal.events.insert(name, (etag.clone(), body.clone()));
+        cal.events
+            .insert(name.clone(), (etag.clone(), body.clone()));
+        cal.touch(&name);
         let status = if current.is_some() { 204 } else { 201 };
         let change = Change::Put {
             href: path.to_string(),
@@ -247,6 +357,7 @@ impl FakeCalDav {
             return (response(412, &[], ""), None);
         }
         cal.events.remove(&name);
+        cal.touch(&name);
         let change = Change::Delete {
             href: path.to_string(),
             before: current.1,
@@ -282,7 +393,9 @@ impl FakeCalDav {
         let etag = format!("\"{}\"", self.next_etag);
         let cal = self.calendars.get_mut(&calendar)?;
         cal.events.remove(&name);
-        cal.events.insert(target, (etag, data));
+        cal.touch(&name);
+        cal.events.insert(target.clone(), (etag, data));
+        cal.touch(&target);
         Some(uid)
     }
 
@@ -296,10 +409,9 @@ impl FakeCalDav {
         let etag = format!("\"{}\"", self.next_etag);
         let edited = data.replacen("SUMMARY:", "SUMMARY:(copy) ", 1);
         let name = format!("copy-{}.ics", self.next_etag);
-        self.calendars
-            .get_mut(&calendar)?
-            .events
-            .insert(name, (etag, edited));
+        let cal = self.calendars.get_mut(&calendar)?;
+        cal.events.insert(name.clone(), (etag, edited));
+        cal.touch(&name);
         Some(uid)
     }
 

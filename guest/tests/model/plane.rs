@@ -111,14 +111,17 @@ impl FakePlane {
                 .map(|(id, name)| response(200, &json!({"id": id, "name": name, "identifier": name.to_uppercase()})))
                 .unwrap_or_else(not_found),
             ["projects", pid, "work-items"] => {
-                // Plane's default order, newest first.
-                let items = self
+                // Plane's default order, newest first, or by `order_by`.
+                let mut listed: Vec<&Item> = self
                     .items
                     .iter()
                     .rev()
                     .filter(|i| i.project == *pid && i.is_listed())
-                    .map(|i| self.item_json(i))
                     .collect();
+                if query(&request.url, "order_by") == Some("-updated_at") {
+                    listed.sort_by_key(|i| std::cmp::Reverse(i.updated_at));
+                }
+                let items = listed.into_iter().map(|i| self.item_json(i)).collect();
                 self.page(&request.url, items)
             }
             ["projects", pid, "work-items", id] => self

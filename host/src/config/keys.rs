@@ -120,6 +120,18 @@ pub const KEYS: &[Key] = &[
         "How long a crashed sync can block the next one",
     ),
     key(
+        "SYNC_FULL_INTERVAL_SECONDS",
+        Kind::Seconds,
+        "3600",
+        "Period of the full reconciliation (every item listed, every calendar read without a sync token); syncs in between read what changed",
+    ),
+    key(
+        "PLANE_RATE_BUDGET_PERCENT",
+        Kind::Percent,
+        "50",
+        "Share of the Plane key's rate limit (60 requests a minute) a sync may spend",
+    ),
+    key(
         "SYNC_MAX_DELETE_PERCENT",
         Kind::Percent,
         "50",
