@@ -8,6 +8,7 @@ pub mod api;
 pub mod caldav;
 pub mod config;
 pub mod http;
+pub mod memory;
 pub mod ical;
 pub mod net;
 pub mod plane;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -22,6 +22,7 @@ pub struct CountingProxy {
     log: Arc<Mutex<Vec<(String, String)>>>,
     rewrite: Arc<Mutex<Option<Rewrite>>>,
     down: Arc<AtomicBool>,
+    bytes: Arc<AtomicU64>,
 }
 
 const HOP_BY_HOP: &[&str] = &[
@@ -39,11 +40,13 @@ impl CountingProxy {
         let log = Arc::new(Mutex::new(Vec::new()));
         let rewrite = Arc::new(Mutex::new(None));
         let down = Arc::new(AtomicBool::new(false));
+        let bytes = Arc::new(AtomicU64::new(0));
         let seen = Seen {
             counts: counts.clone(),
             puts: puts.clone(),
             log: log.clone(),
             rewrite: rewrite.clone(),
+            bytes: bytes.clone(),
         };
         let d = down.clone();
         let admit_down = down.clone();
@@ -58,7 +61,13 @@ impl CountingProxy {
             log,
             rewrite,
             down,
+            bytes,
         }
+    }
+
+    /// Body bytes sent and received through the proxy since the last reset.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::SeqCst)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -89,6 +98,7 @@ impl CountingProxy {
         self.counts.lock().unwrap().clear();
         self.puts.lock().unwrap().clear();
         self.log.lock().unwrap().clear();
+        self.bytes.store(0, Ordering::SeqCst);
     }
 
     /// The bodies of the PUTs since the last reset, in order, as the
@@ -160,6 +170,7 @@ struct Seen {
     puts: Arc<Mutex<Vec<String>>>,
     log: Arc<Mutex<Vec<(String, String)>>>,
     rewrite: Arc<Mutex<Option<Rewrite>>>,
+    bytes: Arc<AtomicU64>,
 }
 
 async fn forward(
@@ -190,6 +201,7 @@ async fn forward(
     let Ok(mut body) = body.collect().await.map(|b| b.to_bytes()) else {
         return failure(400);
     };
+    seen.bytes.fetch_add(body.len() as u64, Ordering::SeqCst);
     let mut rewritten = false;
     if parts.method == hyper::Method::PUT {
         let text = String::from_utf8_lossy(&body).into_owned();
@@ -233,6 +245,7 @@ async fn forward(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return failure(502);
     };
+    seen.bytes.fetch_add(body.len() as u64, Ordering::SeqCst);
     let mut out = hyper::Response::new(Full::new(body));
     *out.status_mut() = parts.status;
     for (name, value) in &parts.headers {

@@ -131,6 +131,10 @@ fn timestamp() -> String {
             Some(now.max(last + 1))
         })
         .map_or(now, |last| now.max(last + 1));
+    plane_time(micros)
+}
+
+fn plane_time(micros: i64) -> String {
     let india = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("a valid offset");
     chrono::DateTime::from_timestamp_micros(micros)
         .expect("a time in range")
@@ -272,6 +276,20 @@ impl FakePlane {
                 .expect("known item");
             change(item);
             item.updated_at = timestamp();
+        })
+    }
+
+    /// Makes every item look last edited in the past, `step` apart in the
+    /// order they were added, the newest `step` ago: a workspace whose
+    /// items were not all touched in the last minutes.
+    pub fn backdate_items(&self, step: Duration) {
+        let now = chrono::Utc::now().timestamp_micros();
+        let step = i64::try_from(step.as_micros()).expect("a step in range");
+        self.with(|d| {
+            let count = d.items.len() as i64;
+            for (i, item) in d.items.iter_mut().enumerate() {
+                item.updated_at = plane_time(now - (count - i as i64) * step);
+            }
         })
     }
 
@@ -581,7 +599,7 @@ fn route(d: &Data, method: &str, uri: &hyper::Uri) -> hyper::Response<Full<Bytes
             if !d.projects.iter().any(|p| p.id == *pid) {
                 return not_found();
             }
-            let items = listed(d, pid).into_iter().map(|i| item_json(d, i, &expand)).collect();
+            let items = listed(d, pid, uri).into_iter().map(|i| item_json(d, i, &expand)).collect();
             paginate(uri, items)
         }
         ["projects", pid, "work-items" | "issues", id] => d
@@ -620,8 +638,9 @@ fn route(d: &Data, method: &str, uri: &hyper::Uri) -> hyper::Response<Full<Bytes
     }
 }
 
-/// The items a project's listing shows, in its order.
-fn listed<'a>(d: &'a Data, pid: &str) -> Vec<&'a FakeItem> {
+/// The items a project's listing shows, in the order asked for
+/// (`order_by=-updated_at`, else Plane's default `-created_at`).
+fn listed<'a>(d: &'a Data, pid: &str, uri: &hyper::Uri) -> Vec<&'a FakeItem> {
     if d.empty_listing.iter().any(|p| p == pid) {
         return Vec::new();
     }
@@ -632,6 +651,10 @@ fn listed<'a>(d: &'a Data, pid: &str) -> Vec<&'a FakeItem> {
         .collect();
     // Default order `-created_at`: newest first.
     visible.reverse();
+    if query(uri, "order_by").as_deref() == Some("-updated_at") {
+        let at = |i: &FakeItem| chrono::DateTime::parse_from_rfc3339(&i.updated_at).ok();
+        visible.sort_by_key(|i| std::cmp::Reverse(at(i)));
+    }
     visible
 }
 
@@ -650,7 +673,7 @@ fn listing_page(d: &Data, uri: &hyper::Uri) -> Option<(String, usize, Vec<String
         .filter(|n| (1..=1000).contains(n))
         .unwrap_or(1000);
     let page = page_of(uri);
-    let ids = listed(d, pid)
+    let ids = listed(d, pid, uri)
         .into_iter()
         .skip(page * per_page)
         .take(per_page)

@@ -50,7 +50,9 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
         "events_created": counter(metric_keys::EVENTS_CREATED)?,
         "events_updated": counter(metric_keys::EVENTS_UPDATED)?,
         "events_deleted": counter(metric_keys::EVENTS_DELETED)?,
-        "last_sync": last.map(|l| rfc3339(l.timestamp)),
+        "last_sync": last.as_ref().map(|l| rfc3339(l.timestamp)),
+        // The guest's memory at the end of the last sync, its peak.
+        "last_sync_peak_memory_bytes": last.as_ref().and_then(|l| l.peak_memory_bytes),
         "sync_status": sync_status,
         "caldav_connection": status::reachability(store, true)?,
         "plane_api_connection": status::reachability(store, false)?,

@@ -88,10 +88,18 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
             + writes.unchanged
             + writes.superseded,
         errors: tally.errors.clone(),
+        peak_memory_bytes: crate::memory::linear_memory_bytes(),
     };
     println!(
-        "INFO Sync completed: {} created, {} updated, {} deleted, {} left at a newer version",
-        writes.created, writes.updated, writes.deleted, writes.superseded
+        "INFO Sync completed: {} created, {} updated, {} deleted, {} left at a newer version{}",
+        writes.created,
+        writes.updated,
+        writes.deleted,
+        writes.superseded,
+        report
+            .peak_memory_bytes
+            .map(|b| format!("; guest memory {:.1} MiB", b as f64 / 1048576.0))
+            .unwrap_or_default()
     );
     for error in &report.errors {
         println!("WARN Sync problem: {error}");
@@ -114,6 +122,7 @@ pub fn record_not_started(store: &dyn KeyValue, sync_id: &str, reason: &str) -> 
         status: Outcome::Failed,
         events_processed: 0,
         errors: vec![reason.to_string()],
+        peak_memory_bytes: None,
     };
     finish(store, &report, [0, 0, 0], 0);
     report

@@ -30,6 +30,9 @@ pub struct LastSync {
     pub status: Outcome,
     pub events_processed: u64,
     pub errors: Vec<String>,
+    /// The guest's linear memory at the end of the sync: its peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
 }
 
 mod rfc3339 {

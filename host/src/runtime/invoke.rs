@@ -145,6 +145,16 @@ impl Runtime {
                 Err(_) => Err(TimeLimitExceeded(hard_limit).into()),
             };
             drop(permit);
+            let data = store.data();
+            let took = data.started.elapsed();
+            let peak_mib = data.limiter.memory_peak as f64 / (1024.0 * 1024.0);
+            // Every run says its peak memory; the long ones (a sync) where
+            // an operator sees them without DEBUG.
+            if took >= LONG_RUN {
+                tracing::info!(component = %version, "guest run finished in {took:.1?}, peak memory {peak_mib:.1} MiB");
+            } else {
+                tracing::debug!(component = %version, "guest run finished in {took:.1?}, peak memory {peak_mib:.1} MiB");
+            }
             match outcome {
                 Ok(()) => true,
                 Err(err) => {
@@ -221,10 +231,7 @@ impl Runtime {
                 response_timeout: std::time::Duration::from_secs(60),
             },
             backend: self.backend.clone(),
-            limiter: InstanceLimiter {
-                memory_bytes: self.limits.memory_bytes,
-                memory_exceeded: false,
-            },
+            limiter: InstanceLimiter::new(self.limits.memory_bytes),
             started: Instant::now(),
             responded: Arc::new(AtomicBool::new(false)),
         };
@@ -275,6 +282,9 @@ fn describe_failure(err: &wasmtime::Error, limiter: &InstanceLimiter) -> String 
         None => format!("{err:#}"),
     }
 }
+
+/// Runs at least this long are logged at INFO with their peak memory.
+const LONG_RUN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A response from the host itself, in the API's error format.
 pub fn error_response(status: u16, code: &str, message: &str) -> HostResponse {

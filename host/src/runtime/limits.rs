@@ -7,6 +7,21 @@ pub struct InstanceLimiter {
     pub memory_bytes: usize,
     /// Set when the guest asked for more memory than allowed.
     pub memory_exceeded: bool,
+    /// Linear memory the instance holds now, all its memories together
+    /// (it never shrinks), and the most it held: the run's peak.
+    pub memory_in_use: usize,
+    pub memory_peak: usize,
+}
+
+impl InstanceLimiter {
+    pub fn new(memory_bytes: usize) -> Self {
+        InstanceLimiter {
+            memory_bytes,
+            memory_exceeded: false,
+            memory_in_use: 0,
+            memory_peak: 0,
+        }
+    }
 }
 
 /// Tables in our guests hold function references; this bounds a runaway one.
@@ -15,7 +30,7 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl ResourceLimiter for InstanceLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -23,6 +38,8 @@ impl ResourceLimiter for InstanceLimiter {
             self.memory_exceeded = true;
             return Ok(false);
         }
+        self.memory_in_use = self.memory_in_use.saturating_sub(current) + desired;
+        self.memory_peak = self.memory_peak.max(self.memory_in_use);
         Ok(true)
     }
 

@@ -1,0 +1,119 @@
+//! A sync costs what changed, not the size of the workspace: 2 projects of
+//! 500 items with descriptions of a few KB, into Radicale, in a guest
+//! limited to 32 MiB. Request counts and bytes are asserted, never times.
+
+use std::time::Duration;
+
+use calplanebot_tests::caldav_server::Kind;
+use calplanebot_tests::world::{World, uid};
+
+const ITEMS: usize = 500;
+const PROJECTS: usize = 2;
+/// Plane's listing pages (`PLANE_PAGE_SIZE`, Plane Cloud's maximum).
+const PAGE: usize = 100;
+
+fn description(n: usize) -> String {
+    let paragraph = "<p>The release checklist covers the migration of the billing tables, \
+        the rollout of the new onboarding flow to the first cohort of customers, and the \
+        follow-up with support about the tickets the beta produced.</p>";
+    format!(
+        "<h2>Item {n}</h2>{}<ul><li>check the dashboards</li><li>write the notes</li></ul>",
+        paragraph.repeat(8)
+    )
+}
+
+fn plane_requests_of(world: &World, sync: impl FnOnce() -> serde_json::Value) -> (u32, serde_json::Value) {
+    let before = world.plane.requests();
+    let status = sync();
+    (world.plane.requests() - before, status)
+}
+
+#[test]
+fn a_sync_costs_what_changed_not_the_size_of_the_workspace() {
+    let world = World::start_with_args(Kind::Radicale, &[], &["--memory-limit-mib", "32"]);
+    let plane = &world.plane;
+    let mut projects = Vec::new();
+    for p in 0..PROJECTS {
+        let project = plane.add_project(&format!("Big {p}"), &format!("BIG{p}"));
+        let mut items = Vec::new();
+        for i in 0..ITEMS {
+            let item = plane.add_item(&project, &format!("Task {i}"), Some("2026-06-01"));
+            plane.update_item(&item, |it| it.description_html = description(i));
+            items.push(item);
+        }
+        projects.push((project, items));
+    }
+    // Edited over the last weeks, not all in the last minute.
+    plane.backdate_items(Duration::from_secs(60));
+
+    // The first sync writes everything: each project read in full.
+    let (requests, status) = plane_requests_of(&world, || world.sync_counted());
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    let pages = ITEMS.div_ceil(PAGE) as u32;
+    assert_eq!(requests, 1 + PROJECTS as u32 * pages, "projects list, then every page");
+    assert_eq!(world.proxy.count("PUT"), (PROJECTS * ITEMS) as u32);
+
+    // The next one lists each new calendar once, by ETag, and recognises
+    // the service's own writes without fetching them.
+    let (requests, status) = plane_requests_of(&world, || world.sync_counted());
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert_eq!(requests, 1 + PROJECTS as u32, "one page per project");
+    assert_eq!(world.proxy.writes(), 0);
+    assert_eq!(world.proxy.count("REPORT"), PROJECTS as u32, "{:?}", world.proxy.counts());
+    let listing_bytes = world.proxy.bytes();
+
+    // Nothing changed: one page per project, one sync-collection per
+    // calendar, kilobytes.
+    let (requests, status) = plane_requests_of(&world, || world.sync_counted());
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert_eq!(requests, 1 + PROJECTS as u32);
+    assert_eq!(world.proxy.writes(), 0);
+    assert_eq!(world.proxy.count("REPORT"), PROJECTS as u32);
+    assert_eq!(world.proxy.count("GET"), 0);
+    let idle_bytes = world.proxy.bytes();
+    assert!(
+        idle_bytes * 20 < listing_bytes,
+        "a no-change sync moved {idle_bytes} bytes, the first listing {listing_bytes}"
+    );
+
+    // Ten changes: ten writes, and still one page per project.
+    for (_, items) in &projects {
+        for item in &items[..5] {
+            plane.update_item(item, |it| it.name.push_str(" (moved)"));
+        }
+    }
+    let (requests, status) = plane_requests_of(&world, || world.sync_counted());
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert_eq!(requests, 1 + PROJECTS as u32);
+    assert_eq!(world.proxy.count("PUT"), 10);
+    assert_eq!(world.proxy.count("DELETE"), 0);
+    let (project, items) = &projects[0];
+    let event = world.event_of(project, &items[0]).expect("the event is there");
+    assert!(event.contains("Task 0 (moved)"), "{event}");
+
+    // An item deleted in Plane sends no webhook: the count gives it away,
+    // and only that project is listed in full.
+    plane.delete_item(&items[7]);
+    let (requests, status) = plane_requests_of(&world, || world.sync_counted());
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert_eq!(
+        requests,
+        1 + PROJECTS as u32 + pages + 1,
+        "the changed page of each project, the full listing of one, one confirmation"
+    );
+    assert_eq!(world.proxy.count("DELETE"), 1);
+    assert!(world.event_of(project, &items[7]).is_none());
+    assert!(world.event_of(project, &items[8]).is_some());
+    assert!(!world
+        .all_events()
+        .iter()
+        .any(|(_, ics)| ics.contains(&uid(&items[7]))));
+
+    // The guest said how much memory the syncs took, within its limit.
+    let health = world.get_json("/api/v1/health");
+    let peak = health["metrics"]["last_sync_peak_memory_bytes"]
+        .as_u64()
+        .expect("the last sync's memory is reported");
+    assert!(peak > 0 && peak <= 32 << 20, "{peak}");
+    assert!(world.host().log_contains("peak memory"));
+}
