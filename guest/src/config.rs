@@ -31,6 +31,7 @@ const DEFAULT_PAGE_SIZE: u32 = 100;
 const DEFAULT_MAX_DELETE_PERCENT: u8 = 50;
 const DEFAULT_RATE_BUDGET_PERCENT: u8 = 50;
 const DEFAULT_FULL_INTERVAL_SECONDS: u64 = 3600;
+const DEFAULT_WATERMARK_OVERLAP_SECONDS: u64 = 120;
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -54,6 +55,10 @@ pub struct SyncConfig {
     pub full_interval: chrono::Duration,
     /// The sync's share of the Plane key's rate limit (`PLANE_RATE_BUDGET_PERCENT`).
     pub rate_budget_percent: u8,
+    /// How far before the last sync's newest change an incremental read
+    /// goes back (`SYNC_WATERMARK_OVERLAP_SECONDS`): a write Plane commits
+    /// late can carry an `updated_at` older than items already listed.
+    pub watermark_overlap: chrono::Duration,
 }
 
 impl SyncConfig {
@@ -199,10 +204,16 @@ impl Config {
             100,
             DEFAULT_RATE_BUDGET_PERCENT.into(),
         )?;
+        let watermark_overlap = self.whole_number(
+            "SYNC_WATERMARK_OVERLAP_SECONDS",
+            1,
+            86_400,
+            DEFAULT_WATERMARK_OVERLAP_SECONDS,
+        )?;
         let full_interval = self.whole_number(
             "SYNC_FULL_INTERVAL_SECONDS",
             1,
-            i64::MAX as u64 / 1000,
+            u64::from(u32::MAX),
             DEFAULT_FULL_INTERVAL_SECONDS,
         )?;
         Ok(SyncConfig {
@@ -232,6 +243,9 @@ impl Config {
                 i64::try_from(full_interval).unwrap_or(i64::MAX / 1000),
             ),
             rate_budget_percent: u8::try_from(rate_budget_percent).unwrap_or(100),
+            watermark_overlap: chrono::Duration::seconds(
+                i64::try_from(watermark_overlap).unwrap_or(86_400),
+            ),
         })
     }
 
@@ -298,6 +312,7 @@ mod tests {
             ("PLANE_RATE_BUDGET_PERCENT", "150"),
             ("SYNC_FULL_INTERVAL_SECONDS", "0"),
             ("SYNC_FULL_INTERVAL_SECONDS", "1h"),
+            ("SYNC_WATERMARK_OVERLAP_SECONDS", "86401"),
         ] {
             let err = with(&[("PLANE_WORKSPACE_SLUG", "ws"), (key, bad)]).unwrap_err();
             assert!(err.contains(key), "{err}");

@@ -75,6 +75,8 @@ struct Answer {
 struct Shared {
     scheduler: Arc<Scheduler>,
     clock: Mutex<DateTime<Utc>>,
+    /// Plane's clock, for `updated_at`: a little ahead of the service's.
+    plane_clock: Mutex<DateTime<Utc>>,
     caldav: Mutex<FakeCalDav>,
     plane: Mutex<FakePlane>,
     faults: Mutex<Faults>,
@@ -87,6 +89,16 @@ struct Shared {
 }
 
 impl Shared {
+    /// The time of a change in Plane: two seconds after the one before
+    /// (the service's clock moves a millisecond a step), so that
+    /// incremental reads (one second of overlap here) reach items older
+    /// than their watermark.
+    fn plane_now(&self) -> DateTime<Utc> {
+        let mut clock = self.plane_clock.lock().unwrap();
+        *clock = (*clock).max(self.now()) + Duration::seconds(2);
+        *clock
+    }
+
     fn now(&self) -> DateTime<Utc> {
         *self.clock.lock().unwrap()
     }
@@ -198,9 +210,17 @@ impl Http for Net {
             let (response, change) = self.shared.caldav.lock().unwrap().handle(request);
             if std::env::var_os("CALPLANEBOT_MODEL_TRACE").is_some() {
                 let who = self.sync_id.as_deref().unwrap_or("webhook");
+                let body = String::from_utf8_lossy(&request.body);
+                let written = read(&body);
                 println!(
-                    "TRACE {who} {} {} -> {}",
-                    request.method, request.url, response.status
+                    "TRACE {who} {} {} -> {}{}",
+                    request.method,
+                    request.url,
+                    response.status,
+                    written
+                        .event
+                        .map(|e| format!(" ({:?} {:?} {:?})", e.start, written.version, e.status))
+                        .unwrap_or_default()
                 );
             }
             if let Some(change) = change {
@@ -230,6 +250,8 @@ fn config() -> Config {
             ("SYNC_LEASE_SECONDS", "5"),
             // Small pages: items change between the pages of one listing.
             ("PLANE_PAGE_SIZE", "2"),
+            // Incremental reads stop a second before their watermark.
+            ("SYNC_WATERMARK_OVERLAP_SECONDS", "1"),
             ("RATE_LIMIT_WEBHOOKS_PER_MINUTE", "1000000"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
@@ -256,6 +278,7 @@ impl Model {
             store: Arc::new(ModelStore::new(scheduler.clone())),
             scheduler,
             clock: Mutex::new(start),
+            plane_clock: Mutex::new(start),
             caldav: Mutex::default(),
             plane: Mutex::default(),
             faults: Mutex::new(Faults {
@@ -297,7 +320,7 @@ impl Model {
     }
 
     fn create_item(&mut self, project: usize) {
-        let now = self.shared.now();
+        let now = self.shared.plane_now();
         let date = if self.rng.chance(80) {
             self.date()
         } else {
@@ -358,7 +381,7 @@ impl Model {
     }
 
     fn change_plane(&mut self) {
-        let now = self.shared.now();
+        let now = self.shared.plane_now();
         let (count, listed_per_project) = {
             let plane = self.shared.plane.lock().unwrap();
             let mut listed = BTreeMap::new();

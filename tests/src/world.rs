@@ -153,6 +153,16 @@ impl World {
         self.host = Some(Host::start(self.dir.path(), &self.options).expect("host restarts"));
     }
 
+    /// Restarts the host on an empty store: a lost disk, or a new replica.
+    pub fn restart_host_with_an_empty_store(&mut self) {
+        self.host = None;
+        let data = self.dir.path().join("data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data).expect("the store removed");
+        }
+        self.host = Some(Host::start(self.dir.path(), &self.options).expect("host restarts"));
+    }
+
     pub fn get_json(&self, path: &str) -> Value {
         client()
             .get(self.host().url(path))

@@ -14,8 +14,9 @@ use crate::net::{HttpRequest, join, path_of};
 /// Events asked for in one multiget: at a few KB each, an answer of a few
 /// hundred KB.
 pub const MULTIGET_CHUNK: usize = 100;
-/// Truncated sync-collection answers (RFC 6578 §3.6) followed in one read.
-const MAX_SYNC_ROUNDS: usize = 1000;
+/// Truncated sync-collection answers (RFC 6578 §3.6) followed in one read;
+/// then the members are listed by PROPFIND instead.
+const MAX_SYNC_ROUNDS: usize = 50;
 
 /// A member of a calendar and its ETag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,13 @@ fn multiget_body(urls: &[String]) -> String {
 
 fn is_collection_itself(calendar_url: &str, member_url: &str) -> bool {
     path_of(member_url).trim_end_matches('/') == path_of(calendar_url).trim_end_matches('/')
+}
+
+/// Whether `url` lies inside the calendar: a server's answer naming hrefs
+/// elsewhere (another calendar, another origin) is not taken as a member,
+/// so nothing is ever written or deleted there on its word.
+fn is_inside(calendar_url: &str, url: &str) -> bool {
+    url.len() > calendar_url.len() && url.starts_with(calendar_url)
 }
 
 impl CalDavClient<'_> {
@@ -117,6 +125,9 @@ impl CalDavClient<'_> {
                     truncated |= entry.status == Some(507);
                     continue;
                 }
+                if !is_inside(calendar_url, &url) {
+                    continue;
+                }
                 match entry.status {
                     // Removed since the token (Radicale also lists members
                     // removed before an initial sync this way).
@@ -136,6 +147,11 @@ impl CalDavClient<'_> {
                 changes.token = Some(next);
                 return Ok(changes);
             }
+            if next == token {
+                return Err(CalDavError::Malformed(
+                    "a truncated sync-collection answer gave back the same token".into(),
+                ));
+            }
             token = next;
         }
         Err(CalDavError::Malformed(
@@ -153,7 +169,7 @@ impl CalDavClient<'_> {
                 url: join(calendar_url, &e.href),
                 etag: e.etag,
             })
-            .filter(|m| !is_collection_itself(calendar_url, &m.url))
+            .filter(|m| is_inside(calendar_url, &m.url))
             .collect();
         Ok(Changes {
             changed,
@@ -174,23 +190,48 @@ impl CalDavClient<'_> {
         each: &mut dyn FnMut(RemoteEvent),
     ) -> Result<(), CalDavError> {
         for chunk in urls.chunks(MULTIGET_CHUNK) {
-            // RFC 4791 §7.9: no Depth header.
-            let request = xml_body(
-                HttpRequest::new("REPORT", calendar_url),
-                &multiget_body(chunk),
-            );
-            let response = self.send(request)?;
-            if response.status != 207 {
-                return Err(status_error("REPORT", calendar_url, response.status));
+            self.multiget_chunk(calendar_url, chunk, each)?;
+        }
+        Ok(())
+    }
+
+    /// One multiget; a chunk the server refuses, or whose answer does not
+    /// arrive (too large, too slow), is split in halves down to GETs of
+    /// single events, so one event cannot keep a calendar from being read.
+    fn multiget_chunk(
+        &self,
+        calendar_url: &str,
+        chunk: &[String],
+        each: &mut dyn FnMut(RemoteEvent),
+    ) -> Result<(), CalDavError> {
+        // RFC 4791 §7.9: no Depth header.
+        let request = xml_body(
+            HttpRequest::new("REPORT", calendar_url),
+            &multiget_body(chunk),
+        );
+        let response = match self.send(request) {
+            Ok(response) if response.status == 207 => response,
+            // A server that stopped answering is not asked for halves.
+            Err(CalDavError::Connection(err))
+                if chunk.len() == 1 || !self.answers(calendar_url) =>
+            {
+                return Err(CalDavError::Connection(err));
             }
-            match xml::parse_multistatus(&response.text()) {
-                Ok(entries) => served(calendar_url, entries).for_each(&mut *each),
-                Err(why) => {
-                    println!(
-                        "WARN Events read one by one: a multiget answer is unreadable ({why})"
-                    );
-                    self.get_each(chunk, each)?;
-                }
+            Ok(_) | Err(CalDavError::Connection(_)) if chunk.len() > 1 => {
+                let (first, second) = chunk.split_at(chunk.len() / 2);
+                self.multiget_chunk(calendar_url, first, each)?;
+                return self.multiget_chunk(calendar_url, second, each);
+            }
+            Ok(_) => return self.get_each(chunk, each),
+            Err(err) => return Err(err),
+        };
+        match xml::parse_multistatus(&response.text()) {
+            Ok(entries) => served(calendar_url, entries)
+                .filter(|event| is_inside(calendar_url, &event.url))
+                .for_each(&mut *each),
+            Err(why) => {
+                println!("WARN Events read one by one: a multiget answer is unreadable ({why})");
+                self.get_each(chunk, each)?;
             }
         }
         Ok(())
@@ -253,7 +294,14 @@ mod tests {
                     207,
                     &[],
                     &members(
-                        &[("/c/", "\"c\""), ("/c/a.ics", "\"1\""), ("/c/b.ics", "404")],
+                        &[
+                            ("/c/", "\"c\""),
+                            ("/c/a.ics", "\"1\""),
+                            ("/c/b.ics", "404"),
+                            // Hrefs outside the calendar are not its members.
+                            ("/other/x.ics", "\"2\""),
+                            ("http://evil.example/c/y.ics", "\"3\""),
+                        ],
                         "t2",
                     ),
                 )
@@ -335,6 +383,50 @@ mod tests {
             .multiget("http://dav/c/", &urls, &mut |event| read.push(event.url))
             .unwrap();
         assert_eq!(read, ["http://dav/c/b.ics"]);
+    }
+
+    #[test]
+    fn a_refused_multiget_is_split_down_to_what_the_server_serves() {
+        let http = ScriptedHttp::new(|request, _| {
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            let hrefs: Vec<&str> = body
+                .split("<d:href>")
+                .skip(1)
+                .filter_map(|rest| rest.split_once("</d:href>").map(|(h, _)| h))
+                .collect();
+            Ok(match request.method.as_str() {
+                // Too large an answer for more than two events at once.
+                "REPORT" if hrefs.len() > 2 => response(413, &[], ""),
+                "REPORT" => {
+                    let responses: String = hrefs
+                        .iter()
+                        .map(|h| format!("<d:response><d:href>{h}</d:href><d:propstat><d:prop><d:getetag>\"1\"</d:getetag><c:calendar-data>BEGIN:VCALENDAR</c:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"))
+                        .collect();
+                    response(
+                        207,
+                        &[],
+                        &format!(
+                            "<d:multistatus xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\">{responses}</d:multistatus>"
+                        ),
+                    )
+                }
+                _ => response(200, &[("etag", "\"e\"")], "BEGIN:VCALENDAR"),
+            })
+        });
+        let credentials = Credentials::new("u", "p", Scheme::Basic);
+        let client = CalDavClient::new(&http, "http://dav/", &credentials);
+        let urls: Vec<String> = (0..7).map(|n| format!("http://dav/c/{n}.ics")).collect();
+        let mut read = Vec::new();
+        client
+            .multiget("http://dav/c/", &urls, &mut |event| read.push(event.url))
+            .unwrap();
+        read.sort();
+        assert_eq!(read, urls);
+        assert!(
+            !http.methods().contains(&"GET".to_string()),
+            "{:?}",
+            http.methods()
+        );
     }
 
     #[test]

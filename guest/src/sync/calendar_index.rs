@@ -21,6 +21,10 @@ struct Saved {
     token: Option<String>,
     #[serde(default)]
     events: Vec<Existing>,
+    /// UIDs changed elsewhere that no sync has made right yet: the token
+    /// no longer reports them, so they are kept until [`settle`].
+    #[serde(default)]
+    unsettled: Vec<String>,
 }
 
 fn key(calendar_url: &str) -> String {
@@ -65,14 +69,28 @@ pub fn read(
         .flatten()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    let token = (!fresh).then_some(saved.token).flatten();
+    let token = (!fresh).then(|| saved.token.clone()).flatten();
     let changes = client.changes(calendar_url, token.as_deref())?;
+    let unchanged = changes.changed.is_empty()
+        && changes.removed.is_empty()
+        && !changes.complete
+        && changes.token == saved.token;
+    if unchanged {
+        return Ok(Read {
+            changed_elsewhere: saved.unsettled.into_iter().collect(),
+            events: saved.events,
+            fetched: 0,
+        });
+    }
     let mut known: HashMap<String, Existing> = saved
         .events
         .into_iter()
         .map(|e| (e.url.clone(), e))
         .collect();
-    let mut result = Read::default();
+    let mut result = Read {
+        changed_elsewhere: saved.unsettled.into_iter().collect(),
+        ..Read::default()
+    };
     let mut gone = Vec::new();
     if changes.complete {
         let listed: HashSet<&str> = changes.changed.iter().map(|m| m.url.as_str()).collect();
@@ -145,9 +163,12 @@ pub fn read(
     })?;
     let mut events: Vec<Existing> = known.into_values().collect();
     events.sort_by(|a, b| a.url.cmp(&b.url));
+    let mut unsettled: Vec<String> = result.changed_elsewhere.iter().cloned().collect();
+    unsettled.sort();
     let saved = Saved {
         token: changes.token,
         events,
+        unsettled,
     };
     if let Err(err) = save(store, calendar_url, &saved) {
         println!("WARN The calendar's index was not saved ({err}); the next sync reads it in full");
@@ -159,6 +180,26 @@ pub fn read(
 fn save(store: &dyn KeyValue, calendar_url: &str, saved: &Saved) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(saved).map_err(|e| StoreError::Other(e.to_string()))?;
     store.set(&key(calendar_url), &bytes)
+}
+
+/// The events changed elsewhere were made right: forgets them.
+pub fn settle(store: &dyn KeyValue, calendar_url: &str) -> Result<(), StoreError> {
+    let Some(bytes) = store.get(&key(calendar_url))? else {
+        return Ok(());
+    };
+    let Ok(mut saved) = serde_json::from_slice::<Saved>(&bytes) else {
+        return Ok(());
+    };
+    if saved.unsettled.is_empty() {
+        return Ok(());
+    }
+    saved.unsettled.clear();
+    save(store, calendar_url, &saved)
+}
+
+/// Forgets what is known of a calendar (made anew at that URL).
+pub fn forget(store: &dyn KeyValue, calendar_url: &str) -> Result<(), StoreError> {
+    store.delete(&key(calendar_url))
 }
 
 #[cfg(test)]

@@ -28,10 +28,14 @@ use crate::caldav::{CalDavClient, Calendar};
 use crate::ical::{self, Issue, uid_for};
 use crate::plane::{ItemPage, Next, PlaneClient, Project};
 
-/// Items changed this long before the watermark are read again: a write
-/// Plane committed late can carry an `updated_at` a little older than
-/// items already listed.
-const WATERMARK_OVERLAP_SECONDS: i64 = 120;
+/// How far ahead of the service's clock an `updated_at` may be and still
+/// move the watermark (one from further ahead would hide every change
+/// until it is reached).
+const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Events changed in the calendar (by a client, not the service) whose
+/// items are each asked of Plane; more, and the project is listed in full.
+const MAX_RECHECKS: usize = 10;
 
 /// Where calendars live.
 pub(super) struct Place<'a> {
@@ -90,8 +94,12 @@ pub(super) fn sync_project(
     });
     let record = |uid: &str| records::event(env.store, uid).ok().flatten();
     let workspace = env.config.plane.workspace.as_str();
-    // A calendar made a moment ago is empty: no need to read it.
+    // A calendar made a moment ago is empty: no need to read it (and what
+    // was known of an earlier one at that URL is gone).
     let read = if created {
+        if let Err(err) = calendar_index::forget(env.store, &calendar.url) {
+            println!("WARN What was known of a calendar was not forgotten: {err}");
+        }
         calendar_index::Read::default()
     } else {
         calendar_index::read(
@@ -103,10 +111,9 @@ pub(super) fn sync_project(
             &record,
         )?
     };
-    let mut pass = Pass::new(cx, project, &calendar.url, &read.events);
     let incremental = match &known {
         Some(known) if !due && !created && known.fingerprint == fingerprint => {
-            if read.changed_elsewhere.is_empty() {
+            if read.changed_elsewhere.len() <= MAX_RECHECKS {
                 Some(known)
             } else {
                 println!(
@@ -119,11 +126,16 @@ pub(super) fn sync_project(
         }
         _ => None,
     };
+    let mut pass = Pass::new(
+        cx,
+        project,
+        &calendar.url,
+        &read,
+        incremental.map(|k| &k.ids),
+    );
     let mut reading = Reading::Full;
     if let Some(known) = incremental {
-        let cutoff = known
-            .watermark
-            .map(|w| w - chrono::Duration::seconds(WATERMARK_OVERLAP_SECONDS));
+        let cutoff = known.watermark.map(|w| w - env.config.watermark_overlap);
         pass.read_pages(cutoff);
         let added = pass
             .listed
@@ -133,18 +145,24 @@ pub(super) fn sync_project(
         let expected = (known.ids.len() + added) as u64;
         match pass.total_count {
             _ if pass.failed => {}
-            Some(total) if total == expected => {
+            Some(total) if total == expected && pass.consistent() => {
                 reading = Reading::Changes;
                 // An event for an item that is neither known nor changed
                 // (a late webhook wrote it after the item was deleted):
                 // Plane is asked about it before it goes.
                 pass.plan_unlisted(&known.ids);
+                pass.recheck(&known.ids);
             }
             total => {
                 println!(
-                    "INFO Project {} listed in full: Plane lists {} items, {expected} were expected",
+                    "INFO Project {} listed in full: Plane lists {} items, {expected} were expected{}",
                     project.name,
-                    total.map_or("?".to_string(), |t| t.to_string())
+                    total.map_or("?".to_string(), |t| t.to_string()),
+                    if pass.consistent() {
+                        ""
+                    } else {
+                        ", or changed its order while listed"
+                    }
                 );
             }
         }
@@ -165,26 +183,51 @@ pub(super) fn sync_project(
         deletions.settle_deletions(owned, env.config.max_delete_percent);
         pass.execute(&deletions);
     }
-    let clean = !pass.failed && deletions.guard.is_none() && pass.writes.errors.is_empty();
+    let failed = pass.failed;
+    let guarded = deletions.guard.is_some();
     if let Some(guard) = deletions.guard {
         pass.writes.errors.push(guard);
     }
-    if clean {
+    // What was listed is remembered once the listing went through and no
+    // deletion was withheld (else the next sync must list in full again).
+    // A full listing that does not add up to Plane's own count (items
+    // deleted while it paged) is not taken as complete.
+    let complete = reading == Reading::Changes || pass.consistent() && pass.adds_up();
+    if !failed && !guarded && complete {
+        let written_all = pass.writes.errors.is_empty();
+        let newest = pass.newest.filter(|&v| v <= now + MAX_CLOCK_SKEW);
         let index = match (reading, &known) {
             (Reading::Changes, Some(known)) => ItemIndex {
                 ids: known.ids.union(&pass.listed).cloned().collect(),
-                watermark: known.watermark.max(pass.newest),
+                // A write that failed is tried again: the watermark stays
+                // where it was until every write went through.
+                watermark: if written_all {
+                    known.watermark.max(newest)
+                } else {
+                    known.watermark
+                },
                 listed_in_full: known.listed_in_full,
                 fingerprint,
             },
             _ => ItemIndex {
                 ids: std::mem::take(&mut pass.listed),
-                watermark: pass.newest,
+                watermark: if written_all {
+                    newest
+                } else {
+                    known.as_ref().and_then(|k| k.watermark)
+                },
                 listed_in_full: Some(now),
                 fingerprint,
             },
         };
-        if let Err(err) = item_index::save(env.store, &project.id, &index) {
+        let saved = item_index::save(env.store, &project.id, &index).and_then(|()| {
+            if written_all && !read.changed_elsewhere.is_empty() {
+                calendar_index::settle(env.store, &calendar.url)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(err) = saved {
             pass.writes.errors.push(format!(
                 "what was listed was not saved ({err}); the next sync lists it again"
             ));
@@ -232,8 +275,24 @@ struct Pass<'a> {
     calendar_url: &'a str,
     events: &'a [Existing],
     by_uid: HashMap<&'a str, Vec<&'a Existing>>,
+    /// UIDs of events a client changed since the last sync: planned
+    /// whatever their item's version.
+    changed_elsewhere: &'a HashSet<String>,
+    /// The items the last sync listed, when this is an incremental read:
+    /// one not among them is planned whatever its version.
+    known: Option<&'a HashSet<String>>,
+    /// The `updated_at` of the last item read, to check that Plane lists
+    /// newest first (a read that stops at the watermark relies on it).
+    last_version: Option<DateTime<Utc>>,
+    unordered: bool,
+    /// Items listed without an id (counted by Plane, not by id here).
+    anonymous: usize,
+    /// The last page's `total_count`.
+    last_total: Option<u64>,
     /// Ids of the items read.
     listed: HashSet<String>,
+    /// Ids of the items planned.
+    planned: HashSet<String>,
     /// UIDs of the items that could not be read.
     unreadable: HashSet<String>,
     unreadable_reports: Vec<String>,
@@ -252,8 +311,10 @@ impl<'a> Pass<'a> {
         cx: &'a Context<'a>,
         project: &'a Project,
         calendar_url: &'a str,
-        events: &'a [Existing],
+        read: &'a calendar_index::Read,
+        known: Option<&'a HashSet<String>>,
     ) -> Self {
+        let events = read.events.as_slice();
         let mut by_uid: HashMap<&str, Vec<&Existing>> = HashMap::new();
         for event in events {
             if let Some(uid) = event.uid.as_deref().filter(|uid| ical::is_owned_uid(uid)) {
@@ -266,7 +327,14 @@ impl<'a> Pass<'a> {
             calendar_url,
             events,
             by_uid,
+            changed_elsewhere: &read.changed_elsewhere,
+            known,
+            last_version: None,
+            unordered: false,
+            anonymous: 0,
+            last_total: None,
             listed: HashSet::new(),
+            planned: HashSet::new(),
             unreadable: HashSet::new(),
             unreadable_reports: Vec::new(),
             newest: None,
@@ -280,9 +348,25 @@ impl<'a> Pass<'a> {
     /// Forgets what an incremental read found, before a full one.
     fn restart(&mut self) {
         self.listed.clear();
+        self.planned.clear();
+        self.known = None;
+        self.last_version = None;
+        self.unordered = false;
+        self.anonymous = 0;
         self.unreadable.clear();
         self.unreadable_reports.clear();
         self.deletions.clear();
+    }
+
+    /// Whether every page gave the same `total_count` and listed items
+    /// newest first.
+    fn consistent(&self) -> bool {
+        !self.unordered && self.last_total == self.total_count
+    }
+
+    /// Whether the items read are as many as Plane says it lists.
+    fn adds_up(&self) -> bool {
+        self.total_count == Some((self.listed.len() + self.anonymous) as u64)
     }
 
     fn scope(&self) -> Scope<'_> {
@@ -301,6 +385,7 @@ impl<'a> Pass<'a> {
     /// with a `cutoff`, stops at the first page reaching items older than it.
     fn read_pages(&mut self, cutoff: Option<DateTime<Utc>>) {
         self.total_count = None;
+        self.last_total = None;
         let plane = self.cx.plane;
         let project_id = self.project.id.clone();
         let read = plane.work_item_pages(&project_id, &mut |page| self.page(page, cutoff));
@@ -316,25 +401,44 @@ impl<'a> Pass<'a> {
             return Next::Stop;
         }
         self.total_count = self.total_count.or(page.total_count);
+        self.last_total = page.total_count;
+        // More items gone than any new ones could make up for: listed in
+        // full, before anything is planned from this read.
+        if let (Some(known), Some(total)) = (self.known, page.total_count)
+            && total < known.len() as u64
+        {
+            return Next::Stop;
+        }
         let mut reached = false;
         let mut items = Vec::new();
         for item in page.items {
             self.listed.insert(item.id.clone());
+            if let Some(version) = item.updated_at {
+                self.unordered |= self.last_version.is_some_and(|last| version > last);
+                self.last_version = Some(version);
+            }
+            let known = self.known.is_none_or(|known| known.contains(&item.id));
             if let (Some(cutoff), Some(version)) = (cutoff, item.updated_at)
                 && version < cutoff
             {
                 reached = true;
-                continue;
+                if known && !self.changed_elsewhere.contains(&uid_for(&item.id)) {
+                    continue;
+                }
             }
             self.newest = self.newest.max(item.updated_at);
+            self.planned.insert(item.id.clone());
             items.push(item);
         }
         for malformed in page.malformed {
             self.unreadable_reports
                 .push(format!("{malformed}; its event is left as it is"));
-            if let Some(id) = &malformed.id {
-                self.listed.insert(id.clone());
-                self.unreadable.insert(uid_for(id));
+            match &malformed.id {
+                Some(id) => {
+                    self.listed.insert(id.clone());
+                    self.unreadable.insert(uid_for(id));
+                }
+                None => self.anonymous += 1,
             }
         }
         let issues = match resolve(self.cx.plane, self.project, &items, self.cx.env.config) {
@@ -392,6 +496,49 @@ impl<'a> Pass<'a> {
             .cloned()
             .collect();
         self.plan_and_execute(&[], &unlisted);
+    }
+
+    /// Events changed in the calendar by someone else, of items `known` to
+    /// Plane but not on the pages read: each item asked of Plane, and its
+    /// event made right.
+    fn recheck(&mut self, known: &HashSet<String>) {
+        let changed_elsewhere = self.changed_elsewhere;
+        let mut changed: Vec<&String> = changed_elsewhere
+            .iter()
+            .filter(|uid| {
+                ical::item_id_of(uid)
+                    .is_some_and(|id| known.contains(id) && !self.planned.contains(id))
+            })
+            .collect();
+        changed.sort();
+        if !changed.is_empty() {
+            println!(
+                "INFO Project {}: {} events changed in the calendar; their items asked of Plane",
+                self.project.name,
+                changed.len()
+            );
+        }
+        for uid in changed {
+            if self.failed {
+                return;
+            }
+            match current(self.cx.plane, self.project, self.cx.env.config, uid) {
+                Ok(target) => {
+                    let existing: Vec<Existing> = self
+                        .by_uid
+                        .get(uid.as_str())
+                        .into_iter()
+                        .flatten()
+                        .map(|e| (*e).clone())
+                        .collect();
+                    self.plan_and_execute(std::slice::from_ref(&target), &existing);
+                }
+                Err(err) => {
+                    self.failed = true;
+                    self.writes.errors.push(format!("PLANE_API_ERROR: {err}"));
+                }
+            }
+        }
     }
 
     /// The calendar's events that belong to this deployment.

@@ -9,6 +9,8 @@ pub enum Kind {
     Count,
     /// A whole number from 0 to 100.
     Percent,
+    /// A share that cannot be nothing: 1 to 100.
+    Share,
     Seconds,
     Bool,
     Level,
@@ -126,8 +128,14 @@ pub const KEYS: &[Key] = &[
         "Period of the full reconciliation (every item listed, every calendar read without a sync token); syncs in between read what changed",
     ),
     key(
+        "SYNC_WATERMARK_OVERLAP_SECONDS",
+        Kind::Seconds,
+        "120",
+        "How far before the last sync's newest change an incremental read goes back (Plane writes committed late)",
+    ),
+    key(
         "PLANE_RATE_BUDGET_PERCENT",
-        Kind::Percent,
+        Kind::Share,
         "50",
         "Share of the Plane key's rate limit (60 requests a minute) a sync may spend",
     ),

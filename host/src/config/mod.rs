@@ -143,6 +143,28 @@ impl Settings {
                 });
             }
         }
+        for key in KEYS.iter().filter(|k| k.kind == keys::Kind::Share) {
+            let value = Self::get(&vars, key.name);
+            if value.is_some_and(|v| !matches!(v.parse::<u8>(), Ok(n) if (1..=100).contains(&n))) {
+                errors.push(InvalidSetting {
+                    key: key.name,
+                    reason: "expected a whole number from 1 to 100".into(),
+                });
+            }
+        }
+        // SYNC_INTERVAL_SECONDS is read (and checked) above.
+        for key in KEYS
+            .iter()
+            .filter(|k| k.kind == keys::Kind::Seconds && k.name != "SYNC_INTERVAL_SECONDS")
+        {
+            let value = Self::get(&vars, key.name);
+            if value.is_some_and(|v| !matches!(v.parse::<u32>(), Ok(n) if n > 0)) {
+                errors.push(InvalidSetting {
+                    key: key.name,
+                    reason: "expected a whole number of seconds greater than zero".into(),
+                });
+            }
+        }
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }
@@ -303,11 +325,17 @@ mod tests {
             ("LOG_LEVEL", "LOUD"),
             ("CALDAV_AUTH_TYPE", "kerberos"),
             ("SYNC_MAX_DELETE_PERCENT", "150"),
+            ("PLANE_RATE_BUDGET_PERCENT", "0"),
+            ("SYNC_FULL_INTERVAL_SECONDS", "1h"),
+            ("SYNC_WATERMARK_OVERLAP_SECONDS", "-1"),
         ])
         .unwrap_err();
         let message = err.to_string();
         for key in [
             "SYNC_MAX_DELETE_PERCENT",
+            "PLANE_RATE_BUDGET_PERCENT",
+            "SYNC_FULL_INTERVAL_SECONDS",
+            "SYNC_WATERMARK_OVERLAP_SECONDS",
             "SYNC_INTERVAL_SECONDS",
             "PLANE_BASE_URL",
             "CALDAV_URL",
