@@ -81,6 +81,11 @@ struct ServeArgs {
     /// Seconds a guest may keep working after answering (e.g. a sync).
     #[arg(long, default_value_t = 900)]
     background_timeout: u64,
+    /// Seconds a guest waits for an outbound response to start, and between
+    /// its bytes (a server listing a calendar of 20,000 events for the
+    /// first time can need more than a minute).
+    #[arg(long, default_value_t = 60)]
+    outbound_timeout: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -183,6 +188,7 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
         memory_bytes: args.memory_limit_mib * 1024 * 1024,
         request_timeout: Duration::from_secs(args.request_timeout),
         background_timeout: Duration::from_secs(args.background_timeout),
+        outbound_timeout: Duration::from_secs(args.outbound_timeout.max(1)),
     };
     let engine = runtime::new_engine(&limits)?;
     runtime::start_epoch_ticker(&engine);

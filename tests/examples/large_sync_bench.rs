@@ -39,7 +39,14 @@ fn main() {
     let mut world = World::start_with_args(
         calplanebot_tests::caldav_server::Kind::Radicale,
         &[],
-        &["--memory-limit-mib", "128", "--background-timeout", "3600"],
+        &[
+            "--memory-limit-mib",
+            "128",
+            "--background-timeout",
+            "3600",
+            "--outbound-timeout",
+            "600",
+        ],
     );
     let plane = world.plane.clone();
     let mut ids: Vec<(String, Vec<String>)> = Vec::new();
@@ -123,7 +130,9 @@ fn main() {
         world.proxy.reset();
         let plane_before = plane.requests();
         let started = Instant::now();
-        let status = world.sync();
+        let (code, body) = world.trigger();
+        assert_eq!(code, 200, "{body}");
+        let status = world.wait_until_idle_within(Duration::from_secs(3600));
         let wall = started.elapsed();
         let last = &status["last_sync"];
         let health = world.get_json("/api/v1/health");

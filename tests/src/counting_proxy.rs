@@ -23,6 +23,7 @@ pub struct CountingProxy {
     rewrite: Arc<Mutex<Option<Rewrite>>>,
     down: Arc<AtomicBool>,
     bytes: Arc<AtomicU64>,
+    refused: Arc<Mutex<Option<(String, u16)>>>,
 }
 
 const HOP_BY_HOP: &[&str] = &[
@@ -41,7 +42,9 @@ impl CountingProxy {
         let rewrite = Arc::new(Mutex::new(None));
         let down = Arc::new(AtomicBool::new(false));
         let bytes = Arc::new(AtomicU64::new(0));
+        let refused = Arc::new(Mutex::new(None));
         let seen = Seen {
+            refused: refused.clone(),
             counts: counts.clone(),
             puts: puts.clone(),
             log: log.clone(),
@@ -62,7 +65,14 @@ impl CountingProxy {
             rewrite,
             down,
             bytes,
+            refused,
         }
+    }
+
+    /// From now on every request under `path` is answered `status`, as from
+    /// a server that cannot serve one calendar; `None` lifts it.
+    pub fn refuse_under(&self, refusal: Option<(&str, u16)>) {
+        *self.refused.lock().unwrap() = refusal.map(|(path, status)| (path.to_string(), status));
     }
 
     /// Body bytes sent and received through the proxy since the last reset.
@@ -171,6 +181,7 @@ struct Seen {
     log: Arc<Mutex<Vec<(String, String)>>>,
     rewrite: Arc<Mutex<Option<Rewrite>>>,
     bytes: Arc<AtomicU64>,
+    refused: Arc<Mutex<Option<(String, u16)>>>,
 }
 
 async fn forward(
@@ -197,6 +208,12 @@ async fn forward(
         request.method().to_string(),
         request.uri().path().to_string(),
     ));
+    let refusal = seen.refused.lock().unwrap().clone();
+    if let Some((path, status)) = refusal
+        && request.uri().path().starts_with(&path)
+    {
+        return failure(status);
+    }
     let (parts, body) = request.into_parts();
     let Ok(mut body) = body.collect().await.map(|b| b.to_bytes()) else {
         return failure(400);

@@ -182,7 +182,11 @@ impl World {
     }
 
     pub fn wait_until_idle(&self) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(300);
+        self.wait_until_idle_within(Duration::from_secs(300))
+    }
+
+    pub fn wait_until_idle_within(&self, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
         loop {
             let status = self.get_json("/webhooks/status");
             if status["status"] != "running" {

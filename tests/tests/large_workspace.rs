@@ -1,4 +1,4 @@
-//! A sync costs what changed, not the size of the workspace: 2 projects of
+//! Large workspaces. A sync costs what changed, not the size of the workspace: 2 projects of
 //! 500 items with descriptions of a few KB, into Radicale (and of 150 into
 //! Xandikos), in a guest limited to 32 MiB. Request counts and bytes are asserted, never times.
 
@@ -145,4 +145,35 @@ fn costs_what_changed(kind: Kind, items_per_project: usize) {
         .expect("the last sync's memory is reported");
     assert!(peak > 0 && peak <= 32 << 20, "{peak}");
     assert!(world.host().log_contains("peak memory"));
+}
+
+/// A calendar the server cannot list (a 500, say, or an answer too large
+/// to arrive in time) is reported, and the other projects are synced.
+#[test]
+fn a_calendar_that_cannot_be_read_does_not_stop_the_others() {
+    let world = World::start(&[]);
+    let plane = &world.plane;
+    let broken = plane.add_project("Broken", "BRK");
+    let fine = plane.add_project("Fine", "FIN");
+    plane.add_item(&broken, "First", Some("2026-06-01"));
+    plane.add_item(&fine, "First", Some("2026-06-01"));
+    let status = world.sync();
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+
+    let late_broken = plane.add_item(&broken, "Second", Some("2026-06-02"));
+    let late_fine = plane.add_item(&fine, "Second", Some("2026-06-02"));
+    world
+        .proxy
+        .refuse_under(Some((&world.calendar_path(&broken), 500)));
+    let status = world.sync();
+    assert_eq!(status["last_sync"]["status"], "partial", "{status}");
+    let errors = status["last_sync"]["errors"].to_string();
+    assert!(errors.contains("project Broken"), "{errors}");
+    assert!(world.event_of(&fine, &late_fine).is_some());
+    assert!(world.event_of(&broken, &late_broken).is_none());
+
+    world.proxy.refuse_under(None);
+    let status = world.sync();
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert!(world.event_of(&broken, &late_broken).is_some());
 }

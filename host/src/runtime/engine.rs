@@ -27,6 +27,8 @@ pub struct Limits {
     /// Wall-clock time a guest may keep running in all, when it continues
     /// working after its response was sent (e.g. a sync).
     pub background_timeout: Duration,
+    /// Longest wait for an outbound response's head, and between its bytes.
+    pub outbound_timeout: Duration,
 }
 
 /// A component built by `wasm32-wasip2` Rust holds a few core instances,

@@ -228,7 +228,7 @@ impl Runtime {
             outbound: OutboundPolicy {
                 allowed,
                 connect_timeout: std::time::Duration::from_secs(10),
-                response_timeout: std::time::Duration::from_secs(60),
+                response_timeout: self.limits.outbound_timeout,
             },
             backend: self.backend.clone(),
             limiter: InstanceLimiter::new(self.limits.memory_bytes),
