@@ -111,6 +111,18 @@ pub struct FakePlane {
     data: Arc<Mutex<Data>>,
 }
 
+/// A work item's description as teams write them: a heading, `paragraphs`
+/// paragraphs of about 220 bytes and a list (14 paragraphs: ~3.5 KB).
+pub fn realistic_description(paragraphs: usize) -> String {
+    let paragraph = "<p>The release checklist covers the migration of the billing tables, \
+        the rollout of the new onboarding flow to the first cohort of customers, and the \
+        follow-up with support about the tickets the beta produced.</p>";
+    format!(
+        "<h2>Release</h2>{}<ul><li>check the dashboards</li><li>write the notes</li></ul>",
+        paragraph.repeat(paragraphs)
+    )
+}
+
 /// The fixed states every project gets, by group.
 pub const STATE_GROUPS: &[(&str, &str)] = &[
     ("backlog", "Backlog"),

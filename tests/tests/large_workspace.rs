@@ -5,21 +5,12 @@
 use std::time::Duration;
 
 use calplanebot_tests::caldav_server::Kind;
+use calplanebot_tests::fake_plane::realistic_description;
 use calplanebot_tests::world::{World, uid};
 
 const PROJECTS: usize = 2;
 /// Plane's listing pages (`PLANE_PAGE_SIZE`, Plane Cloud's maximum).
 const PAGE: usize = 100;
-
-fn description(n: usize) -> String {
-    let paragraph = "<p>The release checklist covers the migration of the billing tables, \
-        the rollout of the new onboarding flow to the first cohort of customers, and the \
-        follow-up with support about the tickets the beta produced.</p>";
-    format!(
-        "<h2>Item {n}</h2>{}<ul><li>check the dashboards</li><li>write the notes</li></ul>",
-        paragraph.repeat(8)
-    )
-}
 
 fn plane_requests_of(
     world: &World,
@@ -51,7 +42,7 @@ fn costs_what_changed(kind: Kind, items_per_project: usize) {
         let mut items = Vec::new();
         for i in 0..items_per_project {
             let item = plane.add_item(&project, &format!("Task {i}"), Some("2026-06-01"));
-            plane.update_item(&item, |it| it.description_html = description(i));
+            plane.update_item(&item, |it| it.description_html = realistic_description(8));
             items.push(item);
         }
         projects.push((project, items));
