@@ -124,21 +124,6 @@ impl<'a> PlaneClient<'a> {
         Ok(values.iter().filter_map(Project::from_json).collect())
     }
 
-    /// Every listed work item of a project, and the ones that could not be read.
-    pub fn work_items(
-        &self,
-        project_id: &str,
-    ) -> Result<(Vec<WorkItem>, Vec<Malformed>), PlaneError> {
-        let mut items = Vec::new();
-        let mut malformed = Vec::new();
-        self.work_item_pages(project_id, &mut |page| {
-            items.extend(page.items);
-            malformed.extend(page.malformed);
-            Next::More
-        })?;
-        Ok((items, malformed))
-    }
-
     /// A project's work items page by page, most recently updated first
     /// (`order_by=-updated_at`: how a reader stops at what it has seen),
     /// until `each` says to stop. Items a shifting listing shows twice are
@@ -439,7 +424,15 @@ mod tests {
             })
         });
         let settings = settings();
-        let (items, malformed) = PlaneClient::new(&http, &settings).work_items("p").unwrap();
+        let mut items = Vec::new();
+        let mut malformed = Vec::new();
+        PlaneClient::new(&http, &settings)
+            .work_item_pages("p", &mut |page| {
+                items.extend(page.items);
+                malformed.extend(page.malformed);
+                Next::More
+            })
+            .unwrap();
         assert_eq!(
             items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
             ["a", "b", "c"]

@@ -39,8 +39,6 @@ pub struct Read {
     /// by the service's own writes: a client edited, moved, copied or
     /// deleted them, so their items must be looked at again.
     pub changed_elsewhere: HashSet<String>,
-    /// Events whose data was fetched.
-    pub fetched: usize,
 }
 
 /// How an event's href names its item when the service put it there
@@ -79,7 +77,6 @@ pub fn read(
         return Ok(Read {
             changed_elsewhere: saved.unsettled.into_iter().collect(),
             events: saved.events,
-            fetched: 0,
         });
     }
     let mut known: HashMap<String, Existing> = saved
@@ -148,7 +145,6 @@ pub fn read(
         }
     }
     client.multiget(calendar_url, &to_fetch, &mut |event| {
-        result.fetched += 1;
         let summary = Existing::read(event.url, event.etag, &event.data);
         if let Some(uid) = summary.uid.as_deref().filter(|uid| is_owned_uid(uid)) {
             let ours = summary.hash.as_deref().is_some_and(|hash| {

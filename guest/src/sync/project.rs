@@ -452,13 +452,7 @@ impl<'a> Pass<'a> {
         let targets: Vec<_> = issues.iter().map(|issue| target(issue, false)).collect();
         let existing: Vec<Existing> = items
             .iter()
-            .flat_map(|item| {
-                self.by_uid
-                    .get(uid_for(&item.id).as_str())
-                    .into_iter()
-                    .flatten()
-                    .map(|e| (*e).clone())
-            })
+            .flat_map(|item| self.copies_of(&uid_for(&item.id)))
             .collect();
         self.plan_and_execute(&targets, &existing);
         if self.failed || reached {
@@ -466,6 +460,17 @@ impl<'a> Pass<'a> {
         } else {
             Next::More
         }
+    }
+
+    /// The calendar's events holding `uid` (more than one when a client
+    /// left copies).
+    fn copies_of(&self, uid: &str) -> Vec<Existing> {
+        self.by_uid
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .map(|e| (*e).clone())
+            .collect()
     }
 
     /// Plans `targets` against `existing`, writes what the plan says now and
@@ -524,13 +529,7 @@ impl<'a> Pass<'a> {
             }
             match current(self.cx.plane, self.project, self.cx.env.config, uid) {
                 Ok(target) => {
-                    let existing: Vec<Existing> = self
-                        .by_uid
-                        .get(uid.as_str())
-                        .into_iter()
-                        .flatten()
-                        .map(|e| (*e).clone())
-                        .collect();
+                    let existing = self.copies_of(uid);
                     self.plan_and_execute(std::slice::from_ref(&target), &existing);
                 }
                 Err(err) => {
