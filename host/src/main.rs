@@ -8,6 +8,7 @@ mod outbound;
 mod runtime;
 mod scheduler;
 mod server;
+mod signals;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,9 +18,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::component::{GuestSlot, Loader};
+use crate::component::{CompiledCache, GuestSlot, Loader};
 use crate::config::ConfigSource;
-use crate::keyvalue::EmbeddedStore;
+use crate::keyvalue::{EmbeddedStore, StoreLimits};
 use crate::outbound::Allowed;
 use crate::runtime::{HostEnv, Limits, Runtime};
 
@@ -59,33 +60,90 @@ struct ServeArgs {
     /// version of the file as it changes (SIGHUP forces a reload).
     #[arg(long)]
     component: Option<PathBuf>,
-    /// Env file with configuration, re-read when it changes [default: ./.env if present]
+    /// Env file with configuration, re-read when it changes and on SIGHUP
+    /// [default: ./.env if present]. A named file must exist.
     #[arg(long)]
     env_file: Option<PathBuf>,
-    /// Key-value store file.
+    /// Key-value store file. The compiled-code cache is the owner-only
+    /// folder `cache` beside it.
     #[arg(long, default_value = "data/calplanebot.redb")]
     store: PathBuf,
-    /// Extra destination the guest may reach: host, host:port or a URL's origin.
-    /// Repeatable. The origins of PLANE_BASE_URL and CALDAV_URL are always allowed.
+    /// Extra destination the guest may reach: host (its scheme's default
+    /// port), host:port, [IPv6]:port or a URL's origin. Repeatable. The
+    /// origins of PLANE_BASE_URL and CALDAV_URL are always allowed.
     #[arg(long = "allow-host", value_name = "HOST")]
     allow_hosts: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (re-read when it changes).
+    #[arg(long, requires = "tls_key", value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+    /// A reverse proxy (address or CIDR) whose X-Forwarded-For or Forwarded
+    /// header names the client. Repeatable; no other peer is believed.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_net)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Most open client connections [default: the file-descriptor limit
+    /// less 256 kept for outbound requests and storage].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: Option<u32>,
+    /// Seconds a client has to send a request head once it began.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    header_timeout: u64,
+    /// Seconds a kept-alive connection may sit idle between requests.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+    /// Seconds a client has to send a request body once its head arrived.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    body_timeout: u64,
+    /// Largest request body, in KiB.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    max_body_kib: u64,
     /// Most guest instances alive at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_instances: u32,
     /// Memory limit per guest instance, in MiB.
-    #[arg(long, default_value_t = 128)]
-    memory_limit_mib: usize,
-    /// Seconds a guest has to answer a request.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(8..=65_536))]
+    memory_limit_mib: u64,
+    /// Seconds a guest has to send its response head.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout: u64,
-    /// Seconds a guest may keep working after answering (e.g. a sync).
-    #[arg(long, default_value_t = 900)]
+    /// Seconds a guest may keep working after its response head (a sync).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     background_timeout: u64,
     /// Seconds a guest waits for an outbound response to start, and between
     /// its bytes (a server listing a calendar of 20,000 events for the
-    /// first time can need more than a minute).
-    #[arg(long, default_value_t = 60)]
+    /// first time can need more than a minute). Never more than the guest's
+    /// time left.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     outbound_timeout: u64,
+    /// Most outbound requests one guest instance may have open at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    max_outbound_requests: u64,
+    /// Most host resources (streams, requests, handles) one guest instance
+    /// may hold at once.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    max_resources: u64,
+    /// Longest key the guest may store, in bytes.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=65_536))]
+    max_key_bytes: u64,
+    /// Largest value the guest may store, in MiB.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    max_value_mib: u64,
+    /// Most the store may hold, keys and values together, in MiB.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    max_store_mib: u64,
+    /// Seconds shutdown waits for requests and guest work before it stops
+    /// them (below the 10 s most container runtimes give before SIGKILL).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    shutdown_grace: u64,
+}
+
+fn parse_net(value: &str) -> Result<ipnet::IpNet, String> {
+    config::parse_address_list(value).and_then(|nets| match nets.as_slice() {
+        [net] => Ok(*net),
+        _ => Err("expected one IP address or CIDR block, e.g. 10.0.0.0/8".into()),
+    })
 }
 
 fn main() -> std::process::ExitCode {
@@ -117,7 +175,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, config)) {
+    let outcome = runtime.block_on(serve(args, config));
+    // Work still on the blocking pool (a store write) gets a moment, not
+    // forever: the grace period has already been spent.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -177,18 +239,68 @@ fn random_hex(bytes: usize) -> anyhow::Result<String> {
     Ok(hex::encode(buffer))
 }
 
+/// File descriptors kept for everything but client connections: outbound
+/// requests, the store, the cache, the listener.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft file-descriptor limit to the hard one (as Go's runtime
+/// does: systemd's soft 1024 is for programs that use `select`, which this
+/// one does not), and returns the connection cap it leaves room for.
+fn connection_cap(asked: Option<u32>) -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(hard)) = (limit.current, limit.maximum)
+        && current < hard
+    {
+        let raised = rustix::process::Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        if setrlimit(Resource::Nofile, raised.clone()).is_ok() {
+            limit = raised;
+        }
+    }
+    let room = limit
+        .current
+        .map(|fds| fds.saturating_sub(RESERVED_DESCRIPTORS).max(16))
+        .unwrap_or(65_536);
+    match asked {
+        None => room.min(65_536) as usize,
+        Some(asked) => {
+            if u64::from(asked) > room {
+                tracing::warn!(
+                    "--max-connections {asked} is more than the file-descriptor limit leaves room for ({room}); raise `ulimit -n` (LimitNOFILE= under systemd)"
+                );
+            }
+            asked as usize
+        }
+    }
+}
+
 async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()> {
+    let mut signals = signals::Signals::install()?;
+    tokio::spawn(signals::reread_on_hangup(
+        signals.take_hangups(),
+        config.clone(),
+    ));
     let extra_allowed = args
         .allow_hosts
         .iter()
         .map(|entry| Allowed::parse(entry))
         .collect::<Result<Vec<_>, _>>()?;
+    const MIB: u64 = 1024 * 1024;
     let limits = Limits {
         max_instances: args.max_instances,
-        memory_bytes: args.memory_limit_mib * 1024 * 1024,
+        memory_bytes: (args.memory_limit_mib * MIB) as usize,
         request_timeout: Duration::from_secs(args.request_timeout),
         background_timeout: Duration::from_secs(args.background_timeout),
-        outbound_timeout: Duration::from_secs(args.outbound_timeout.max(1)),
+        outbound_timeout: Duration::from_secs(args.outbound_timeout),
+        outbound_concurrency: args.max_outbound_requests as usize,
+        table_entries: args.max_resources as usize,
+        store: StoreLimits {
+            max_key_bytes: args.max_key_bytes as usize,
+            max_value_bytes: (args.max_value_mib * MIB) as usize,
+        },
     };
     let engine = runtime::new_engine(&limits)?;
     runtime::start_epoch_ticker(&engine);
@@ -196,9 +308,17 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
     let data_dir = args
         .store
         .parent()
+        .filter(|p| !p.as_os_str().is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let loader = Arc::new(Loader::new(engine, linker, Some(data_dir.join("cache"))));
+    let cache = match CompiledCache::open(&data_dir.join("cache"), &engine) {
+        Ok(cache) => Some(cache),
+        Err(err) => {
+            tracing::error!("{err}; compiling without a cache");
+            None
+        }
+    };
+    let loader = Arc::new(Loader::new(engine, linker, cache));
 
     let guest = match &args.component {
         Some(path) => {
@@ -217,7 +337,7 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
     }
 
     let backend = Arc::new(
-        EmbeddedStore::open(&args.store)
+        EmbeddedStore::open(&args.store, args.max_store_mib * MIB)
             .with_context(|| format!("cannot open the store {}", args.store.display()))?,
     );
     tracing::info!(path = %args.store.display(), "key-value store open");
@@ -235,30 +355,29 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
     ));
     tokio::spawn(scheduler::run(runtime.clone()));
 
+    let door = server::Door {
+        connections: server::ConnectionLimits {
+            max_open: connection_cap(args.max_connections),
+            header_timeout: Duration::from_secs(args.header_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+        },
+        body: server::BodyLimits {
+            max_bytes: (args.max_body_kib * 1024) as usize,
+            deadline: Duration::from_secs(args.body_timeout),
+        },
+        trusted_proxies: args.trusted_proxies.clone(),
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(certificate), Some(key)) => Some(server::TlsFiles {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+    };
     let address = listen_address(&args)?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    server::serve(listener, runtime, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    server::serve(listener, runtime, door, signals.first_stop()).await
 }

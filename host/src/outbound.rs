@@ -5,11 +5,15 @@
 //! entries are reachable, and everything else fails with
 //! `HTTP-request-denied`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
+use tokio::sync::Semaphore;
 use url::Url;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::runtime::RunClock;
 
 /// One allowed destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,13 +24,24 @@ pub enum Allowed {
         host: String,
         port: u16,
     },
-    /// Any scheme; the port must match when one is given.
+    /// Any scheme; the given port, or else the scheme's default port only
+    /// (as Spin's `allowed_outbound_hosts` does).
     Host { host: String, port: Option<u16> },
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid --allow-host {0:?}: expected host, host:port or a URL")]
+#[error(
+    "invalid --allow-host {0:?}: expected host, host:port, [IPv6]:port or a URL's origin, without credentials"
+)]
 pub struct InvalidAllowEntry(String);
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
 
 impl Allowed {
     pub fn from_url(url: &Url) -> Option<Self> {
@@ -39,18 +54,32 @@ impl Allowed {
 
     pub fn parse(entry: &str) -> Result<Self, InvalidAllowEntry> {
         let invalid = || InvalidAllowEntry(entry.to_string());
+        if entry.contains('@') {
+            return Err(invalid());
+        }
         if entry.contains("://") {
             let url = Url::parse(entry).map_err(|_| invalid())?;
+            if default_port(url.scheme()).is_none() {
+                return Err(invalid());
+            }
             return Self::from_url(&url).ok_or_else(invalid);
         }
-        let url = Url::parse(&format!("http://{entry}")).map_err(|_| invalid())?;
-        let host = normalize_host(url.host_str().ok_or_else(invalid)?);
-        if url.path() != "/" || url.query().is_some() {
+        // Parsed by hand: `url` drops a port equal to the scheme's default,
+        // which would make `host:80` mean every port.
+        let (host, port) = split_host_port(entry).ok_or_else(invalid)?;
+        // The host must be one a URL could carry (no path, no spaces).
+        let probe = if host.contains(':') {
+            format!("http://[{host}]/")
+        } else {
+            format!("http://{host}/")
+        };
+        let url = Url::parse(&probe).map_err(|_| invalid())?;
+        if url.path() != "/" || url.host_str().is_none() {
             return Err(invalid());
         }
         Ok(Allowed::Host {
-            host,
-            port: url.port(),
+            host: normalize_host(url.host_str().ok_or_else(invalid)?),
+            port,
         })
     }
 
@@ -61,18 +90,52 @@ impl Allowed {
                 host: h,
                 port: p,
             } => s == scheme && h == host && *p == port,
-            Allowed::Host { host: h, port: p } => h == host && p.is_none_or(|p| p == port),
+            Allowed::Host { host: h, port: p } => {
+                h == host && Some(port) == p.or_else(|| default_port(scheme))
+            }
         }
     }
 }
 
-/// The allow-list and timeouts in force for one guest instance.
-pub struct OutboundPolicy {
-    pub allowed: Vec<Allowed>,
-    pub connect_timeout: Duration,
-    /// Longest wait for the response head once connected.
-    pub response_timeout: Duration,
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+fn split_host_port(entry: &str) -> Option<(&str, Option<u16>)> {
+    if entry.is_empty() {
+        return None;
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, None)),
+            _ => Some((host, Some(after.strip_prefix(':')?.parse().ok()?))),
+        };
+    }
+    if entry.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some((entry, None));
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) => Some((host, Some(port.parse().ok()?))),
+        None => Some((entry, None)),
+    }
 }
+
+/// The allow-list, timeouts and concurrency in force for one guest instance.
+pub struct OutboundPolicy {
+    allowed: Vec<Allowed>,
+    connect_timeout: Duration,
+    /// Longest wait for the response head once connected, and between bytes.
+    response_timeout: Duration,
+    /// Open outbound requests; a request takes a permit for as long as its
+    /// connection lives.
+    open: Arc<Semaphore>,
+    max_open: usize,
+    /// The run's time limits: no outbound wait outlasts them, so a stalled
+    /// server ends in the guest's own error path, not in a killed guest.
+    clock: Arc<RunClock>,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Left of the run's time for the guest to handle a timed-out request.
+const MARGIN: Duration = Duration::from_millis(500);
 
 /// Lower case, IPv6 brackets removed: `[::1]` and `::1` are one host.
 fn normalize_host(host: &str) -> String {
@@ -81,21 +144,55 @@ fn normalize_host(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Why an outbound request is refused before any connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    NotAllowed,
+    Credentials,
+}
+
 impl OutboundPolicy {
-    pub fn permits(&self, uri: &http::Uri) -> bool {
-        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let Some(host) = uri.host().map(normalize_host) else {
-            return false;
-        };
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "https" { 443 } else { 80 });
-        self.allowed.iter().any(|a| a.permits(&scheme, &host, port))
+    pub fn new(
+        allowed: Vec<Allowed>,
+        response_timeout: Duration,
+        max_open: usize,
+        clock: Arc<RunClock>,
+    ) -> Self {
+        OutboundPolicy {
+            allowed,
+            connect_timeout: CONNECT_TIMEOUT,
+            response_timeout,
+            open: Arc::new(Semaphore::new(max_open)),
+            max_open,
+            clock,
+        }
     }
 
-    fn capped(&self, options: Option<RequestOptions>) -> RequestOptions {
-        let cap =
-            |asked: Option<Duration>, limit: Duration| Some(asked.map_or(limit, |a| a.min(limit)));
+    fn check(&self, uri: &http::Uri) -> Result<(), Refusal> {
+        // Credentials belong in headers; in the authority they would reach
+        // DNS resolution and logs.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(Refusal::Credentials);
+        }
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let (Some(host), Some(default)) = (uri.host().map(normalize_host), default_port(&scheme))
+        else {
+            return Err(Refusal::NotAllowed);
+        };
+        let port = uri.port_u16().unwrap_or(default);
+        if self.allowed.iter().any(|a| a.permits(&scheme, &host, port)) {
+            Ok(())
+        } else {
+            Err(Refusal::NotAllowed)
+        }
+    }
+
+    /// The guest's timeouts, capped by the host's and by the time the run
+    /// has left.
+    fn capped(&self, options: Option<RequestOptions>, left: Duration) -> RequestOptions {
+        let cap = |asked: Option<Duration>, limit: Duration| {
+            Some(asked.map_or(limit, |a| a.min(limit)).min(left))
+        };
         let options = options.unwrap_or_default();
         RequestOptions {
             connect_timeout: cap(options.connect_timeout, self.connect_timeout),
@@ -106,6 +203,8 @@ impl OutboundPolicy {
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type SendFuture =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
@@ -113,24 +212,55 @@ impl WasiHttpHooks for OutboundPolicy {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _: IoFuture,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send> {
-        if !self.permits(request.uri()) {
-            tracing::warn!(
-                method = %request.method(),
-                destination = %origin_of(request.uri()),
-                "outbound request refused: destination not on the allow-list"
-            );
-            return Box::new(async { Err(Error::HttpRequestDenied) });
+    ) -> SendFuture {
+        match self.check(request.uri()) {
+            Ok(()) => {}
+            Err(Refusal::Credentials) => {
+                tracing::warn!(
+                    method = %request.method(),
+                    "outbound request refused: credentials in the URL's authority"
+                );
+                return Box::new(async { Err(Error::HttpRequestDenied) });
+            }
+            Err(Refusal::NotAllowed) => {
+                tracing::warn!(
+                    method = %request.method(),
+                    destination = %origin_of(request.uri()),
+                    "outbound request refused: destination not on the allow-list"
+                );
+                return Box::new(async { Err(Error::HttpRequestDenied) });
+            }
         }
-        let options = self.capped(options);
-        let overall = self.connect_timeout + self.response_timeout;
+        let Ok(permit) = self.open.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "outbound request refused: {} already open (--max-outbound-requests)",
+                self.max_open
+            );
+            return Box::new(async {
+                Err(Error::InternalError(Some(
+                    "too many concurrent outbound requests".into(),
+                )))
+            });
+        };
+        let left = self.clock.remaining().saturating_sub(MARGIN);
+        if left.is_zero() {
+            return Box::new(async { Err(Error::ConnectionTimeout) });
+        }
+        let options = self.capped(options, left);
+        let overall = (self.connect_timeout + self.response_timeout).min(left);
         Box::new(async move {
             let send = wasmtime_wasi_http::default_send_request(request, Some(options));
             match tokio::time::timeout(overall, send).await {
-                Ok(Ok((response, io))) => Ok((
-                    response.map(BodyExt::boxed_unsync),
-                    Box::new(io) as IoFuture,
-                )),
+                Ok(Ok((response, io))) => {
+                    let io = async move {
+                        let _permit = permit;
+                        io.await
+                    };
+                    Ok((
+                        response.map(BodyExt::boxed_unsync),
+                        Box::new(io) as IoFuture,
+                    ))
+                }
                 Ok(Err(err)) => Err(err),
                 Err(_) => Err(Error::ConnectionReadTimeout),
             }
@@ -138,12 +268,14 @@ impl WasiHttpHooks for OutboundPolicy {
     }
 }
 
-/// The scheme and authority only: paths and queries may carry tokens.
+/// The scheme and host only: paths and queries may carry tokens, the
+/// authority credentials.
 fn origin_of(uri: &http::Uri) -> String {
     format!(
-        "{}://{}",
+        "{}://{}{}",
         uri.scheme_str().unwrap_or("https"),
-        uri.authority().map(|a| a.as_str()).unwrap_or("")
+        uri.host().unwrap_or(""),
+        uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default()
     )
 }
 
@@ -152,15 +284,16 @@ mod tests {
     use super::*;
 
     fn policy(entries: &[&str]) -> OutboundPolicy {
-        OutboundPolicy {
-            allowed: entries.iter().map(|e| Allowed::parse(e).unwrap()).collect(),
-            connect_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_secs(1),
-        }
+        OutboundPolicy::new(
+            entries.iter().map(|e| Allowed::parse(e).unwrap()).collect(),
+            Duration::from_secs(1),
+            2,
+            Arc::new(RunClock::start(Duration::from_secs(30), Duration::from_secs(30))),
+        )
     }
 
     fn permits(policy: &OutboundPolicy, uri: &str) -> bool {
-        policy.permits(&uri.parse().unwrap())
+        policy.check(&uri.parse().unwrap()).is_ok()
     }
 
     #[test]
@@ -170,10 +303,7 @@ mod tests {
 
     #[test]
     fn origins_match_scheme_host_and_port() {
-        let p = policy(&[
-            "https://plane.example.com/api",
-            "http://127.0.0.1:5232/user/",
-        ]);
+        let p = policy(&["https://plane.example.com", "http://127.0.0.1:5232/"]);
         assert!(permits(&p, "https://plane.example.com/api/v1/x"));
         assert!(permits(&p, "https://PLANE.example.com:443/"));
         assert!(!permits(&p, "http://plane.example.com/"));
@@ -185,32 +315,83 @@ mod tests {
     }
 
     #[test]
-    fn bare_hosts_match_any_scheme_and_optionally_a_port() {
-        let p = policy(&["example.org", "localhost:9000", "[::1]:8080"]);
+    fn a_port_allows_that_port_only_and_no_port_the_default_port_only() {
+        let p = policy(&["example.org", "localhost:9000", "[::1]:8080", "api.test:80"]);
         assert!(permits(&p, "http://example.org/"));
-        assert!(permits(&p, "https://example.org:444/"));
+        assert!(permits(&p, "https://example.org/"));
+        assert!(permits(&p, "https://example.org:443/"));
+        assert!(!permits(&p, "https://example.org:444/"));
+        assert!(!permits(&p, "http://example.org:8080/"));
         assert!(permits(&p, "http://localhost:9000/"));
         assert!(!permits(&p, "http://localhost:9001/"));
+        assert!(!permits(&p, "http://localhost/"));
         assert!(permits(&p, "http://[::1]:8080/"));
+        assert!(!permits(&p, "http://[::1]:8081/"));
+        assert!(!permits(&p, "http://[::1]/"));
+        // `url` would have dropped the 80 and allowed every port.
+        assert!(permits(&p, "http://api.test/"));
+        assert!(permits(&p, "http://api.test:80/"));
+        assert!(!permits(&p, "http://api.test:6379/"));
+        assert!(!permits(&p, "https://api.test/"), "443 is not 80");
+    }
+
+    #[test]
+    fn ipv6_entries_in_every_form() {
+        let p = policy(&["[2001:db8::1]", "::2", "[::3]:443"]);
+        assert!(permits(&p, "https://[2001:db8::1]/"));
+        assert!(!permits(&p, "https://[2001:db8::1]:8443/"));
+        assert!(permits(&p, "http://[::2]/"));
+        assert!(permits(&p, "https://[::3]/"));
+        assert!(!permits(&p, "http://[::3]/"));
+    }
+
+    #[test]
+    fn credentials_in_an_authority_are_refused() {
+        let p = policy(&["example.org"]);
+        assert_eq!(
+            p.check(&"http://user:pw@example.org/".parse().unwrap()),
+            Err(Refusal::Credentials)
+        );
+        assert!(Allowed::parse("user:pw@example.org").is_err());
+        assert!(Allowed::parse("https://user@example.org").is_err());
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        let p = policy(&["example.org:21"]);
+        assert!(!permits(&p, "ftp://example.org:21/"));
+        assert!(Allowed::parse("ftp://example.org").is_err());
     }
 
     #[test]
     fn malformed_entries_are_rejected() {
-        assert!(Allowed::parse("host/path").is_err());
-        assert!(Allowed::parse("").is_err());
-        assert!(Allowed::parse("http://").is_err());
+        for bad in ["host/path", "", "http://", "host:port", "[::1", "[::1]x", "a b"] {
+            assert!(Allowed::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
-    fn guest_timeouts_are_capped() {
+    fn guest_timeouts_are_capped_by_the_host_and_by_the_time_left() {
         let p = policy(&[]);
-        let options = p.capped(Some(RequestOptions {
-            connect_timeout: Some(Duration::from_secs(600)),
-            first_byte_timeout: Some(Duration::from_millis(5)),
-            between_bytes_timeout: None,
-        }));
-        assert_eq!(options.connect_timeout, Some(Duration::from_secs(1)));
+        let options = p.capped(
+            Some(RequestOptions {
+                connect_timeout: Some(Duration::from_secs(600)),
+                first_byte_timeout: Some(Duration::from_millis(5)),
+                between_bytes_timeout: None,
+            }),
+            Duration::from_secs(30),
+        );
+        assert_eq!(options.connect_timeout, Some(CONNECT_TIMEOUT));
         assert_eq!(options.first_byte_timeout, Some(Duration::from_millis(5)));
         assert_eq!(options.between_bytes_timeout, Some(Duration::from_secs(1)));
+        let options = p.capped(None, Duration::from_millis(300));
+        assert_eq!(options.connect_timeout, Some(Duration::from_millis(300)));
+        assert_eq!(options.first_byte_timeout, Some(Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn logged_origins_carry_no_credentials() {
+        let uri: http::Uri = "http://user:secret@example.org:81/p?token=x".parse().unwrap();
+        assert_eq!(origin_of(&uri), "http://example.org:81");
     }
 }

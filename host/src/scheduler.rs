@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::runtime::Runtime;
 use crate::server::SCHEDULER_HEADER;
@@ -41,7 +42,7 @@ async fn trigger(runtime: &Runtime) {
             return;
         }
     };
-    let response = runtime.handle(request).await;
+    let response = runtime.handle(request, Scheme::Http).await;
     let status = response.status();
     if status.is_success() {
         tracing::debug!(%status, "scheduled sync triggered");

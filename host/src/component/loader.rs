@@ -1,11 +1,10 @@
 //! Turns component bytes into a [`LoadedGuest`], or says precisely why not.
 //!
 //! Compiled code is cached by the SHA-256 of the bytes, in memory and on
-//! disk, so an unchanged file is never compiled twice (not even across
-//! restarts).
+//! disk ([`CompiledCache`]), so an unchanged file is never compiled twice
+//! (not even across restarts).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,6 +14,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::LoadedGuest;
+use super::cache::CompiledCache;
 use crate::runtime::GuestState;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,20 +31,20 @@ pub struct Loader {
     engine: Engine,
     linker: Arc<Linker<GuestState>>,
     compiled: Mutex<HashMap<String, Component>>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CompiledCache>,
 }
 
 impl Loader {
     pub fn new(
         engine: Engine,
         linker: Arc<Linker<GuestState>>,
-        cache_dir: Option<PathBuf>,
+        cache: Option<CompiledCache>,
     ) -> Self {
         Loader {
             engine,
             linker,
             compiled: Mutex::new(HashMap::new()),
-            cache_dir,
+            cache,
         }
     }
 
@@ -75,7 +75,11 @@ impl Loader {
             return Ok(component.clone());
         }
         drop(memory);
-        let component = match self.read_cached(digest) {
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.read(&self.engine, digest));
+        let component = match cached {
             Some(component) => component,
             None => {
                 let started = Instant::now();
@@ -85,7 +89,9 @@ impl Loader {
                     millis = started.elapsed().as_millis() as u64,
                     "component compiled"
                 );
-                self.write_cached(digest, &component);
+                if let Some(cache) = &self.cache {
+                    cache.write(digest, &component);
+                }
                 component
             }
         };
@@ -94,48 +100,5 @@ impl Loader {
             .unwrap_or_else(|e| e.into_inner())
             .insert(digest.to_string(), component.clone());
         Ok(component)
-    }
-
-    fn cache_path(&self, digest: &str) -> Option<PathBuf> {
-        self.cache_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{digest}.cwasm")))
-    }
-
-    fn read_cached(&self, digest: &str) -> Option<Component> {
-        let path = self.cache_path(digest)?;
-        if !path.exists() {
-            return None;
-        }
-        // SAFETY: the file is one this host wrote with `Component::serialize`
-        // under its own data directory, named by the digest of the source.
-        // wasmtime checks that it was produced by a compatible engine and
-        // configuration and errors otherwise, in which case we recompile.
-        match unsafe { Component::deserialize_file(&self.engine, &path) } {
-            Ok(component) => Some(component),
-            Err(err) => {
-                tracing::warn!(path = %path.display(), "compiled-code cache entry unusable, recompiling: {err:#}");
-                None
-            }
-        }
-    }
-
-    fn write_cached(&self, digest: &str, component: &Component) {
-        let Some(path) = self.cache_path(digest) else {
-            return;
-        };
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let bytes = component.serialize().map_err(std::io::Error::other)?;
-            // Write then rename, so a crash never leaves a torn cache entry.
-            let partial = path.with_extension("partial");
-            std::fs::write(&partial, bytes)?;
-            std::fs::rename(&partial, &path)
-        };
-        if let Err(err) = write() {
-            tracing::warn!(path = %path.display(), "cannot cache compiled code: {err}");
-        }
     }
 }

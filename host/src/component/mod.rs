@@ -1,9 +1,11 @@
 //! The guest component: loading (validate, link, compile with a cache) and
 //! hot swapping (watch the file, swap atomically, keep the old on failure).
 
+mod cache;
 mod loader;
 mod watch;
 
+pub use cache::CompiledCache;
 pub use loader::Loader;
 pub use watch::watch;
 

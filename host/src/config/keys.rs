@@ -14,6 +14,8 @@ pub enum Kind {
     Seconds,
     Bool,
     Level,
+    /// Addresses and CIDR blocks, separated by commas or spaces.
+    AddressList,
 }
 
 #[derive(Debug)]
@@ -91,6 +93,12 @@ pub const KEYS: &[Key] = &[
     key("CALDAV_USERNAME", Kind::Text, "", "CalDAV user name"),
     key("CALDAV_PASSWORD", Kind::Secret, "", "CalDAV password"),
     key("CALDAV_AUTH_TYPE", Kind::Text, "basic", "basic or digest"),
+    key(
+        "WEBHOOK_SOURCE_IPS",
+        Kind::AddressList,
+        "",
+        "Addresses and CIDRs webhooks may come from (e.g. Plane's egress IPs); unset allows all",
+    ),
     key(
         "CALPLANEBOT_API_TOKEN",
         Kind::Secret,

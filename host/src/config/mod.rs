@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use ipnet::IpNet;
 use url::Url;
 
 use crate::outbound::Allowed;
@@ -60,6 +61,8 @@ pub struct Settings {
     pub enable_sync: bool,
     pub sync_interval: Duration,
     pub log_level: String,
+    /// `WEBHOOK_SOURCE_IPS`; `None` allows every address.
+    pub webhook_sources: Option<Vec<IpNet>>,
 }
 
 impl Settings {
@@ -165,6 +168,16 @@ impl Settings {
                 });
             }
         }
+        let webhook_sources = Self::get(&vars, "WEBHOOK_SOURCE_IPS").and_then(|value| {
+            parse_address_list(&value)
+                .map_err(|reason| {
+                    errors.push(InvalidSetting {
+                        key: "WEBHOOK_SOURCE_IPS",
+                        reason,
+                    })
+                })
+                .ok()
+        });
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }
@@ -174,8 +187,31 @@ impl Settings {
             enable_sync,
             sync_interval,
             log_level,
+            webhook_sources,
         })
     }
+}
+
+/// `203.0.113.4, 198.51.100.0/24 2001:db8::/32`: a bare address is a block
+/// of one. The reason names the entry's position, never its text.
+pub fn parse_address_list(value: &str) -> Result<Vec<IpNet>, String> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|entry| !entry.is_empty())
+        .enumerate()
+        .map(|(index, entry)| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    format!(
+                        "entry {} is not an IP address or CIDR block (e.g. 203.0.113.4 or 198.51.100.0/24)",
+                        index + 1
+                    )
+                })
+        })
+        .collect()
 }
 
 fn parse_http_url(value: &str) -> Result<Url, String> {
@@ -217,66 +253,142 @@ pub struct ConfigSource {
     process: Vec<(String, String)>,
     file: Option<PathBuf>,
     current: ArcSwap<Settings>,
-    /// Modification time and length of the env file when last read.
-    stamp: Mutex<Option<(SystemTime, u64)>>,
+    state: Mutex<FileState>,
 }
+
+/// What is known of the env file since it was last read.
+struct FileState {
+    /// Modification time and length when last looked at.
+    stamp: Option<(SystemTime, u64)>,
+    /// Keys the last accepted file set.
+    keys: Vec<String>,
+}
+
+/// A file whose change drops a secret is read again after this long, so a
+/// file caught while being written is not taken for an edit.
+const SETTLE: Duration = Duration::from_secs(1);
 
 impl ConfigSource {
     /// Reads and validates the configuration; any problem is an error, so a
-    /// bad setting stops start-up with a message naming the key.
+    /// bad setting stops start-up with a message naming the key. A file that
+    /// is named must exist.
     pub fn load(
         process: Vec<(String, String)>,
         file: Option<PathBuf>,
     ) -> Result<Arc<Self>, ConfigError> {
         let stamp = file.as_deref().and_then(env_file::stamp);
-        let settings = read(&process, file.as_deref())?;
+        let (settings, keys) = match &file {
+            Some(path) => {
+                let read = env_file::read(path, &process)?;
+                let keys = read.vars.iter().map(|(k, _)| k.clone()).collect();
+                (settings_from(&process, &read.vars)?, keys)
+            }
+            None => (settings_from(&process, &[])?, Vec::new()),
+        };
         Ok(Arc::new(ConfigSource {
             process,
             file,
             current: ArcSwap::from_pointee(settings),
-            stamp: Mutex::new(stamp),
+            state: Mutex::new(FileState { stamp, keys }),
         }))
     }
 
     /// The settings in force now. If the env file changed since it was last
-    /// read, it is read again first; an invalid new file is logged and the
-    /// previous settings stay in force.
+    /// read, it is read again first. A file that vanished, became empty,
+    /// does not parse or is invalid leaves the previous settings in force;
+    /// so does one that drops a secret while it may still be being written.
     pub fn current(&self) -> Arc<Settings> {
         if let Some(path) = &self.file {
             let now = env_file::stamp(path);
-            let mut stamp = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
-            if *stamp != now {
-                *stamp = now;
-                match read(&self.process, Some(path)) {
-                    Ok(settings) => {
-                        tracing::info!(path = %path.display(), "configuration reloaded");
-                        self.current.store(Arc::new(settings));
-                    }
-                    Err(err) => {
-                        tracing::error!(
-                            "configuration change ignored, previous settings kept: {err}"
-                        )
-                    }
-                }
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if state.stamp != now {
+                self.reload(path, now, &mut state);
             }
         }
         self.current.load_full()
     }
+
+    /// Reads the env file again whether or not it looks changed (SIGHUP).
+    pub fn reread(&self) {
+        if let Some(path) = &self.file {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.reload(path, env_file::stamp(path), &mut state);
+        }
+    }
+
+    fn reload(
+        &self,
+        path: &std::path::Path,
+        now: Option<(SystemTime, u64)>,
+        state: &mut FileState,
+    ) {
+        let keep = |why: String| {
+            tracing::error!(
+                path = %path.display(),
+                "configuration change ignored, previous settings kept: {why}"
+            )
+        };
+        let Some((modified, _)) = now else {
+            state.stamp = None;
+            return keep("the env file is gone (restore it; the service keeps its last good configuration)".into());
+        };
+        let read = match env_file::read(path, &self.process) {
+            Ok(read) => read,
+            Err(err) => {
+                state.stamp = now;
+                return keep(err.to_string());
+            }
+        };
+        if read.vars.is_empty() && !state.keys.is_empty() {
+            state.stamp = now;
+            return keep("the env file is now empty (to change settings, edit the keys in it)".into());
+        }
+        let dropped: Vec<&'static str> = KEYS
+            .iter()
+            .filter(|key| key.kind == keys::Kind::Secret)
+            .filter(|key| state.keys.iter().any(|k| k == key.name))
+            .filter(|key| !read.vars.iter().any(|(k, _)| k == key.name))
+            .map(|key| key.name)
+            .collect();
+        if !dropped.is_empty() {
+            if read.ends_mid_line {
+                state.stamp = now;
+                return keep(format!(
+                    "the env file ends mid-line and no longer sets {}: it looks half-written",
+                    dropped.join(", ")
+                ));
+            }
+            let age = modified.elapsed().unwrap_or_default();
+            if age < SETTLE {
+                // Not recorded as seen: the next look reads it again.
+                tracing::debug!(path = %path.display(), "env file drops a secret; waiting for it to settle");
+                return;
+            }
+        }
+        state.stamp = now;
+        match settings_from(&self.process, &read.vars) {
+            Ok(settings) => {
+                for name in &dropped {
+                    tracing::warn!(path = %path.display(), "{name} removed by an edit of the env file");
+                }
+                state.keys = read.vars.iter().map(|(k, _)| k.clone()).collect();
+                tracing::info!(path = %path.display(), "configuration reloaded");
+                self.current.store(Arc::new(settings));
+            }
+            Err(err) => keep(err.to_string()),
+        }
+    }
 }
 
-fn read(
+fn settings_from(
     process: &[(String, String)],
-    file: Option<&std::path::Path>,
+    from_file: &[(String, String)],
 ) -> Result<Settings, ConfigError> {
-    let from_file = match file {
-        Some(path) if path.exists() => env_file::read(path)?,
-        _ => Vec::new(),
-    };
     let lookup = |name: &str| {
         process
             .iter()
             .find(|(k, _)| k == name)
-            .or_else(|| from_file.iter().find(|(k, _)| k == name))
+            .or_else(|| from_file.iter().rev().find(|(k, _)| k == name))
             .map(|(_, v)| v.clone())
     };
     let vars = KEYS
@@ -390,6 +502,44 @@ mod tests {
             s.vars
                 .contains(&("PLANE_WORKSPACE_SLUG", "changed-and-longer".into()))
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn secret(source: &ConfigSource) -> Option<String> {
+        Settings::get(&source.current().vars, "PLANE_WEBHOOK_SECRET")
+    }
+
+    #[test]
+    fn a_named_env_file_that_does_not_exist_stops_start_up() {
+        let missing = std::env::temp_dir().join("cpb-no-such-dir/.env");
+        let err = ConfigSource::load(Vec::new(), Some(missing)).err().unwrap();
+        assert!(err.to_string().contains("cpb-no-such-dir"), "{err}");
+    }
+
+    #[test]
+    fn a_vanished_emptied_or_half_written_file_keeps_the_secrets() {
+        let dir = std::env::temp_dir().join(format!("cpb-config-keep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        let good = "PLANE_WEBHOOK_SECRET=s3cr3t\nCALPLANEBOT_API_TOKEN=t0ken\nLOG_LEVEL=INFO\n";
+        std::fs::write(&path, good).unwrap();
+        let source = ConfigSource::load(Vec::new(), Some(path.clone())).unwrap();
+        assert_eq!(secret(&source).as_deref(), Some("s3cr3t"));
+
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(secret(&source).as_deref(), Some("s3cr3t"), "vanished");
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(secret(&source).as_deref(), Some("s3cr3t"), "emptied");
+        std::fs::write(&path, "# nothing but a comment\n").unwrap();
+        assert_eq!(secret(&source).as_deref(), Some("s3cr3t"), "no entries");
+        std::fs::write(&path, "LOG_LEVEL=DEBUG\nPLANE_WEBH").unwrap();
+        assert_eq!(secret(&source).as_deref(), Some("s3cr3t"), "half-written");
+        // An edit that drops the secret takes effect once the file settles.
+        std::fs::write(&path, "CALPLANEBOT_API_TOKEN=t0ken\nLOG_LEVEL=DEBUG\n").unwrap();
+        assert_eq!(secret(&source).as_deref(), Some("s3cr3t"), "not settled yet");
+        std::thread::sleep(SETTLE + Duration::from_millis(100));
+        assert_eq!(secret(&source), None, "an explicit edit removes it");
+        assert_eq!(source.current().log_level, "DEBUG");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

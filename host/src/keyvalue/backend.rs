@@ -9,6 +9,8 @@ pub enum BackendError {
     NotACounter { key: String },
     #[error("counter overflow at {key:?}")]
     Overflow { key: String },
+    #[error("the store is full: it holds at most {limit} bytes of keys and values (--max-store-mib)")]
+    Full { limit: u64 },
 }
 
 /// Outcome of a compare-and-swap.

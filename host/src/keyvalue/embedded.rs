@@ -4,6 +4,7 @@
 //! increment and compare-and-swap atomic across instances.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -13,6 +14,11 @@ const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 
 pub struct EmbeddedStore {
     db: Database,
+    /// Most bytes of keys and values the store may hold.
+    max_bytes: u64,
+    /// Bytes of keys and values held now. Changed only inside write
+    /// transactions, which redb serialises, so checks against it are exact.
+    used: AtomicU64,
 }
 
 fn storage(err: impl std::fmt::Display) -> BackendError {
@@ -20,7 +26,7 @@ fn storage(err: impl std::fmt::Display) -> BackendError {
 }
 
 impl EmbeddedStore {
-    pub fn open(path: &Path) -> Result<Self, BackendError> {
+    pub fn open(path: &Path, max_bytes: u64) -> Result<Self, BackendError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
@@ -29,7 +35,63 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(TABLE).map_err(storage)?;
         txn.commit().map_err(storage)?;
-        Ok(EmbeddedStore { db })
+        let used = {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(TABLE).map_err(storage)?;
+            let mut used = 0u64;
+            for entry in table.iter().map_err(storage)? {
+                let (key, value) = entry.map_err(storage)?;
+                used += (key.value().len() + value.value().len()) as u64;
+            }
+            used
+        };
+        Ok(EmbeddedStore {
+            db,
+            max_bytes,
+            used: AtomicU64::new(used),
+        })
+    }
+
+    /// Bytes of keys and values held.
+    #[cfg(test)]
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Inserts within a write transaction, keeping the store under its
+    /// size limit. A write that shrinks or keeps the size always passes, so
+    /// a full store can still be cleaned up.
+    fn put(
+        &self,
+        table: &mut redb::Table<&str, &[u8]>,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), BackendError> {
+        let old = table
+            .get(key)
+            .map_err(storage)?
+            .map(|v| key.len() + v.value().len())
+            .unwrap_or(0) as u64;
+        let new = (key.len() + value.len()) as u64;
+        let used = self.used.load(Ordering::Relaxed);
+        let after = used - old.min(used) + new;
+        if new > old && after > self.max_bytes {
+            return Err(BackendError::Full {
+                limit: self.max_bytes,
+            });
+        }
+        table.insert(key, value).map_err(storage)?;
+        self.used.store(after, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn remove(&self, table: &mut redb::Table<&str, &[u8]>, key: &str) -> Result<(), BackendError> {
+        if let Some(old) = table.remove(key).map_err(storage)? {
+            let freed = (key.len() + old.value().len()) as u64;
+            let used = self.used.load(Ordering::Relaxed);
+            self.used.store(used.saturating_sub(freed), Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Runs `f` on the table inside one write transaction and commits.
@@ -38,12 +100,19 @@ impl EmbeddedStore {
         f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<R, BackendError>,
     ) -> Result<R, BackendError> {
         let txn = self.db.begin_write().map_err(storage)?;
+        let used_before = self.used.load(Ordering::Relaxed);
         let result = {
             let mut table = txn.open_table(TABLE).map_err(storage)?;
-            f(&mut table)?
+            f(&mut table)
         };
-        txn.commit().map_err(storage)?;
-        Ok(result)
+        let committed = result.and_then(|result| {
+            txn.commit().map_err(storage)?;
+            Ok(result)
+        });
+        if committed.is_err() {
+            self.used.store(used_before, Ordering::Relaxed);
+        }
+        committed
     }
 }
 
@@ -55,17 +124,11 @@ impl Backend for EmbeddedStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
-        self.write(|table| {
-            table.insert(key, value).map_err(storage)?;
-            Ok(())
-        })
+        self.write(|table| self.put(table, key, value))
     }
 
     fn delete(&self, key: &str) -> Result<(), BackendError> {
-        self.write(|table| {
-            table.remove(key).map_err(storage)?;
-            Ok(())
-        })
+        self.write(|table| self.remove(table, key))
     }
 
     fn keys_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, BackendError> {
@@ -94,9 +157,7 @@ impl Backend for EmbeddedStore {
                 .checked_add(delta)
                 .ok_or_else(|| BackendError::Overflow { key: key.into() })?;
             if delta != 0 {
-                table
-                    .insert(key, next.to_string().as_bytes())
-                    .map_err(storage)?;
+                self.put(table, key, next.to_string().as_bytes())?;
             }
             Ok(next)
         })
@@ -113,7 +174,7 @@ impl Backend for EmbeddedStore {
             if current.as_deref() != expected {
                 return Ok(Swap::Conflict(current));
             }
-            table.insert(key, new).map_err(storage)?;
+            self.put(table, key, new)?;
             Ok(Swap::Done)
         })
     }
@@ -128,7 +189,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cpb-kv-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("store.redb");
-        (EmbeddedStore::open(&path).unwrap(), dir)
+        (EmbeddedStore::open(&path, u64::MAX).unwrap(), dir)
     }
 
     #[test]
@@ -137,11 +198,34 @@ mod tests {
         store.set("a", b"1").unwrap();
         store.increment("n", 5).unwrap();
         drop(store);
-        let store = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        let store = EmbeddedStore::open(&dir.join("store.redb"), u64::MAX).unwrap();
         assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(store.increment("n", 0).unwrap(), 5);
         store.delete("a").unwrap();
         assert_eq!(store.get("a").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_store_stays_under_its_size_limit_and_a_full_store_can_be_cleaned() {
+        let dir = std::env::temp_dir().join(format!("cpb-kv-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("store.redb");
+        let store = EmbeddedStore::open(&path, 100).unwrap();
+        store.set("a", &[0; 60]).unwrap();
+        assert!(matches!(
+            store.set("b", &[0; 60]),
+            Err(BackendError::Full { limit: 100 })
+        ));
+        assert_eq!(store.get("b").unwrap(), None);
+        // Rewriting a value no larger, deleting, and then writing again pass.
+        store.set("a", &[1; 50]).unwrap();
+        store.delete("a").unwrap();
+        assert_eq!(store.used_bytes(), 0);
+        store.set("b", &[0; 60]).unwrap();
+        drop(store);
+        let store = EmbeddedStore::open(&path, 100).unwrap();
+        assert_eq!(store.used_bytes(), 61, "counted again on opening");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

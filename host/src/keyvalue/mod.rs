@@ -59,9 +59,40 @@ pub struct Cas {
     seen: Option<Vec<u8>>,
 }
 
+/// Sizes a guest's keys and values may have. The store's total size is
+/// the backend's to enforce ([`EmbeddedStore::open`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+}
+
+impl StoreLimits {
+    /// The error the guest sees for a key or value over its limit:
+    /// `error::other` naming the flag that raises it.
+    fn check(&self, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        if key.len() > self.max_key_bytes {
+            return Err(StoreError::Other(format!(
+                "key of {} bytes is over the host's limit of {} bytes (--max-key-bytes)",
+                key.len(),
+                self.max_key_bytes
+            )));
+        }
+        match value {
+            Some(value) if value.len() > self.max_value_bytes => Err(StoreError::Other(format!(
+                "value of {} bytes is over the host's limit of {} bytes (--max-value-bytes)",
+                value.len(),
+                self.max_value_bytes
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The per-store view handed to the generated bindings.
 pub struct KeyValue<'a> {
     pub backend: &'a Arc<dyn Backend>,
+    pub limits: StoreLimits,
     pub table: &'a mut ResourceTable,
 }
 
@@ -128,6 +159,7 @@ impl store::HostBucket for KeyValue<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), StoreError> {
+        self.limits.check(&key, Some(&value))?;
         self.run(move |b| b.set(&key, &value)).await
     }
 
@@ -166,6 +198,7 @@ impl atomics::Host for KeyValue<'_> {
         key: String,
         delta: i64,
     ) -> Result<i64, StoreError> {
+        self.limits.check(&key, None)?;
         self.run(move |b| b.increment(&key, delta)).await
     }
 
@@ -175,6 +208,11 @@ impl atomics::Host for KeyValue<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let Cas { key, seen } = self.table.delete(cas)?;
+        if let Err(StoreError::Other(message)) = self.limits.check(&key, Some(&value)) {
+            return Ok(Err(atomics::CasError::StoreError(store::Error::Other(
+                message,
+            ))));
+        }
         let attempt = {
             let key = key.clone();
             self.run(move |b| b.compare_and_swap(&key, seen.as_deref(), &value))

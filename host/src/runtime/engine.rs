@@ -29,6 +29,13 @@ pub struct Limits {
     pub background_timeout: Duration,
     /// Longest wait for an outbound response's head, and between its bytes.
     pub outbound_timeout: Duration,
+    /// Most outbound requests one instance may have open at once.
+    pub outbound_concurrency: usize,
+    /// Most host resources (streams, requests, handles) one instance may
+    /// hold at once.
+    pub table_entries: usize,
+    /// Key, value and store sizes.
+    pub store: crate::keyvalue::StoreLimits,
 }
 
 /// A component built by `wasm32-wasip2` Rust holds a few core instances,

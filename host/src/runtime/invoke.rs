@@ -2,7 +2,6 @@
 //! current pre-instantiated component, inside the sandbox limits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use super::engine::Limits;
 use super::limits::InstanceLimiter;
+use super::run_clock::RunClock;
 use super::state::GuestState;
 use crate::component::GuestSlot;
 use crate::config::ConfigSource;
@@ -78,7 +78,7 @@ impl Runtime {
 
     /// Answers `request` with the guest. Never fails: every failure is a
     /// 5xx response and a log line with the cause.
-    pub async fn handle<B>(&self, request: hyper::Request<B>) -> HostResponse
+    pub async fn handle<B>(&self, request: hyper::Request<B>, scheme: Scheme) -> HostResponse
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -106,19 +106,21 @@ impl Runtime {
             }
         };
         let guest = self.slot.current();
-        let mut store = self.new_store(&guest.pre);
+        let mut run = Lease {
+            store: self.new_store(&guest.pre),
+            _permit: permit,
+        };
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let responded = store.data().responded.clone();
+        let clock = run.store.data().clock.clone();
         let prepared = (|| -> wasmtime::Result<_> {
-            let req = store
-                .data_mut()
-                .http()
-                .new_incoming_request(Scheme::Http, request)?;
-            let out = store
+            let mut http = run.store.data_mut().http();
+            let req = http.new_incoming_request(scheme, request)?;
+            let out = run
+                .store
                 .data_mut()
                 .http()
                 .new_response_outparam_from_callback(move |response| {
-                    responded.store(true, Ordering::Release);
+                    clock.mark_responded();
                     let _ = sender.send(response);
                 })?;
             Ok((req, out))
@@ -130,23 +132,19 @@ impl Runtime {
                 return error_response(400, "BAD_REQUEST", "The request could not be read");
             }
         };
-        let hard_limit = self.limits.request_timeout + self.limits.background_timeout;
         let version = guest.short_digest().to_string();
         let task = self.tasks.spawn(async move {
-            let run = async {
-                let proxy = guest.pre.instantiate_async(&mut store).await?;
+            let clock = run.store.data().clock.clone();
+            let call = async {
+                let proxy = guest.pre.instantiate_async(&mut run.store).await?;
                 proxy
                     .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
+                    .call_handle(&mut run.store, req, out)
                     .await
             };
-            let outcome = match tokio::time::timeout(hard_limit, run).await {
-                Ok(result) => result,
-                Err(_) => Err(TimeLimitExceeded(hard_limit).into()),
-            };
-            drop(permit);
-            let data = store.data();
-            let took = data.started.elapsed();
+            let outcome = within_limits(&clock, call).await;
+            let data = run.store.data();
+            let took = clock.started().elapsed();
             let peak_mib = data.limiter.memory_peak as f64 / (1024.0 * 1024.0);
             // Every run says its peak memory; the long ones (a sync) where
             // an operator sees them without DEBUG.
@@ -156,13 +154,18 @@ impl Runtime {
                 tracing::debug!(component = %version, "guest run finished in {took:.1?}, peak memory {peak_mib:.1} MiB");
             }
             match outcome {
-                Ok(()) => true,
+                Ok(()) if !clock.has_responded() => {
+                    tracing::error!(component = %version, "guest finished without sending a response")
+                }
+                Ok(()) => {}
                 Err(err) => {
-                    let cause = describe_failure(&err, &store.data().limiter);
+                    let cause = describe_failure(&err, &data.limiter);
                     tracing::error!(component = %version, "guest failed: {cause}");
-                    false
                 }
             }
+            // The instance goes back to the pool before its permit is
+            // released (`Lease`'s field order).
+            drop(run);
         });
         let abort = task.abort_handle();
         match tokio::time::timeout(self.limits.request_timeout, receiver).await {
@@ -175,18 +178,13 @@ impl Runtime {
                     "The service failed to handle this request",
                 )
             }
-            Ok(Err(_)) => {
-                // A failed guest was logged by its task; one that finished
-                // cleanly simply never answered.
-                if let Ok(true) = task.await {
-                    tracing::error!("guest finished without sending a response");
-                }
-                error_response(
-                    500,
-                    "INTERNAL_ERROR",
-                    "The service failed to handle this request",
-                )
-            }
+            // The guest dropped its response (or failed, which its task
+            // logs): the client is answered now, not when the guest stops.
+            Ok(Err(_)) => error_response(
+                500,
+                "INTERNAL_ERROR",
+                "The service failed to handle this request",
+            ),
             Err(_) => {
                 abort.abort();
                 tracing::error!(
@@ -221,40 +219,67 @@ impl Runtime {
             .chain(&self.extra_allowed)
             .cloned()
             .collect();
+        let clock = Arc::new(RunClock::start(
+            self.limits.request_timeout,
+            self.limits.background_timeout,
+        ));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(self.limits.table_entries);
         let state = GuestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            outbound: OutboundPolicy {
+            table,
+            outbound: OutboundPolicy::new(
                 allowed,
-                connect_timeout: std::time::Duration::from_secs(10),
-                response_timeout: self.limits.outbound_timeout,
-            },
+                self.limits.outbound_timeout,
+                self.limits.outbound_concurrency,
+                clock.clone(),
+            ),
             backend: self.backend.clone(),
+            store_limits: self.limits.store,
             limiter: InstanceLimiter::new(self.limits.memory_bytes),
-            started: Instant::now(),
-            responded: Arc::new(AtomicBool::new(false)),
+            clock,
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        let (request_limit, background_limit) =
-            (self.limits.request_timeout, self.limits.background_timeout);
         store.set_epoch_deadline(CHECK_EVERY_TICKS);
-        // Until the response is sent the request limit applies; after it,
-        // the guest may keep working (a sync) up to the background limit.
         store.epoch_deadline_callback(move |ctx| {
-            let state = ctx.data();
-            let limit = if state.has_responded() {
-                background_limit
-            } else {
-                request_limit
-            };
-            if state.started.elapsed() >= limit {
+            let (limit, deadline) = ctx.data().clock.deadline();
+            if Instant::now() >= deadline {
                 return Err(TimeLimitExceeded(limit).into());
             }
             Ok(UpdateDeadline::Yield(CHECK_EVERY_TICKS))
         });
         store
+    }
+}
+
+/// A guest run's store and its instance permit, dropped in this order: the
+/// store returns its pool slot before the permit lets another run take one
+/// (otherwise a run admitted by the permit can find the pool still full).
+struct Lease {
+    store: Store<GuestState>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Runs `call` until it ends or the limit in force runs out. The epoch
+/// callback stops a guest computing; this stops one waiting in the host
+/// (on a socket, the store).
+async fn within_limits(
+    clock: &RunClock,
+    call: impl Future<Output = wasmtime::Result<()>>,
+) -> wasmtime::Result<()> {
+    let mut call = std::pin::pin!(call);
+    loop {
+        let (limit, deadline) = clock.deadline();
+        tokio::select! {
+            outcome = call.as_mut() => return outcome,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if Instant::now() >= clock.deadline().1 {
+                    return Err(TimeLimitExceeded(limit).into());
+                }
+            }
+        }
     }
 }
 

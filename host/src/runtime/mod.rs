@@ -4,8 +4,10 @@
 mod engine;
 mod invoke;
 mod limits;
+mod run_clock;
 mod state;
 
 pub use engine::{Limits, new_engine, new_linker, start_epoch_ticker};
-pub use invoke::{HostEnv, Runtime};
+pub use invoke::{HostEnv, HostResponse, Runtime, error_response};
+pub use run_clock::RunClock;
 pub use state::GuestState;

@@ -1,15 +1,14 @@
 //! What one guest instance's `Store` holds.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::limits::InstanceLimiter;
-use crate::keyvalue::{Backend, KeyValue};
+use super::run_clock::RunClock;
+use crate::keyvalue::{Backend, KeyValue, StoreLimits};
 use crate::outbound::OutboundPolicy;
 
 pub struct GuestState {
@@ -18,22 +17,18 @@ pub struct GuestState {
     pub(super) table: ResourceTable,
     pub(super) outbound: OutboundPolicy,
     pub(super) backend: Arc<dyn Backend>,
+    pub(super) store_limits: StoreLimits,
     pub(super) limiter: InstanceLimiter,
-    pub(super) started: Instant,
-    /// Set once the guest has handed over its response.
-    pub(super) responded: Arc<AtomicBool>,
+    pub(super) clock: Arc<RunClock>,
 }
 
 impl GuestState {
     pub fn keyvalue(&mut self) -> KeyValue<'_> {
         KeyValue {
             backend: &self.backend,
+            limits: self.store_limits,
             table: &mut self.table,
         }
-    }
-
-    pub(super) fn has_responded(&self) -> bool {
-        self.responded.load(Ordering::Acquire)
     }
 }
 
