@@ -249,6 +249,32 @@ impl Config {
         })
     }
 
+    /// `WEBHOOK_SOURCE_IPS`, addresses and CIDR blocks separated by commas
+    /// or spaces; `Ok(None)` (unset) allows every address. The error names
+    /// the key and the entry's position, not the value.
+    pub fn webhook_sources(&self) -> Result<Option<Vec<ipnet::IpNet>>, String> {
+        let Some(value) = self.get("WEBHOOK_SOURCE_IPS") else {
+            return Ok(None);
+        };
+        value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|entry| !entry.is_empty())
+            .enumerate()
+            .map(|(index, entry)| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!(
+                            "WEBHOOK_SOURCE_IPS: entry {} is not an IP address or CIDR block",
+                            index + 1
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// A whole number from `min` to `max`, `default` when unset; a value
     /// out of range fails closed, naming the key.
     fn whole_number(&self, key: &str, min: u64, max: u64, default: u64) -> Result<u64, String> {

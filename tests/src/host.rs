@@ -48,6 +48,9 @@ pub struct HostOptions {
     /// Environment of the host process (nothing is inherited but `PATH`).
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
+    /// File-descriptor limit (soft and hard) of the host process, as
+    /// `LimitNOFILE=` under systemd sets it.
+    pub nofile: Option<u64>,
 }
 
 impl HostOptions {
@@ -63,6 +66,11 @@ impl HostOptions {
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
         self
     }
 }
@@ -98,6 +106,21 @@ impl Host {
         for (key, value) in &options.env {
             command.env(key, value);
         }
+        if let Some(limit) = options.nofile {
+            use std::os::unix::process::CommandExt;
+            let limit = rustix::process::Rlimit {
+                current: Some(limit),
+                maximum: Some(limit),
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches no memory
+            // shared with the parent.
+            unsafe {
+                command.pre_exec(move || {
+                    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit.clone())
+                        .map_err(std::io::Error::from)
+                });
+            }
+        }
         let mut child = command.spawn().context("starting the host")?;
         let stderr = child.stderr.take().context("host stderr")?;
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -107,8 +130,13 @@ impl Host {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     eprintln!("[host] {line}");
-                    if let Some(address) = line.split("listening on http://").nth(1) {
-                        let _ = address_tx.send(address.trim().to_string());
+                    if let Some(address) = line.split("listening on ").nth(1) {
+                        let address = address.trim();
+                        let address = address
+                            .strip_prefix("https://")
+                            .or_else(|| address.strip_prefix("http://"))
+                            .unwrap_or(address);
+                        let _ = address_tx.send(address.to_string());
                     }
                     log.lock().unwrap().push(line);
                 }

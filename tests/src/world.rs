@@ -38,6 +38,8 @@ pub struct Setup {
     pub workspace: String,
     /// The path of `CALDAV_URL` on the proxy.
     pub caldav_path: String,
+    /// The host's file-descriptor limit ([`HostOptions::nofile`]).
+    pub nofile: Option<u64>,
 }
 
 impl Default for Setup {
@@ -49,6 +51,7 @@ impl Default for Setup {
             caldav: None,
             workspace: fake_plane::WORKSPACE.to_string(),
             caldav_path: "/".to_string(),
+            nofile: None,
         }
     }
 }
@@ -71,6 +74,16 @@ impl Setup {
 
     pub fn caldav_path(mut self, path: &str) -> Self {
         self.caldav_path = path.to_string();
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
         self
     }
 
@@ -125,6 +138,7 @@ impl World {
         for arg in &setup.args {
             options = options.arg(arg.clone());
         }
+        options.nofile = setup.nofile;
         let dir = test_dir("sync");
         let host = Host::start(dir.path(), &options).expect("host starts");
         World {

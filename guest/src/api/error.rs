@@ -13,6 +13,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     Unauthorized,
+    /// The client may not use this endpoint at all (`WEBHOOK_SOURCE_IPS`).
+    Forbidden,
     InvalidSignature,
     InvalidJson,
     MissingRequiredField,
@@ -31,10 +33,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::InvalidSignature,
         ErrorCode::InvalidJson,
         ErrorCode::MissingRequiredField,
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::InvalidSignature => "INVALID_SIGNATURE",
             ErrorCode::InvalidJson => "INVALID_JSON",
             ErrorCode::MissingRequiredField => "MISSING_REQUIRED_FIELD",
@@ -76,6 +80,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Unauthorized | ErrorCode::InvalidSignature => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::InvalidJson => 400,
             ErrorCode::MissingRequiredField
             | ErrorCode::InvalidDateFormat

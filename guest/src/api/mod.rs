@@ -7,6 +7,7 @@ mod rate_limit;
 mod service;
 mod sync;
 mod webhook;
+mod webhook_sources;
 
 pub use error::{ApiError, ErrorCode};
 pub use service::metric_keys;
@@ -97,7 +98,7 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
-        path: "/webhooks/plane",
+        path: webhook::PATH,
         handler: |ctx, request| webhook::receive(ctx, request).map(Reply::from),
     },
     Route {
@@ -113,6 +114,23 @@ pub const ROUTES: &[Route] = &[
 ];
 
 /// Answers one request. Every failure becomes a response in the error format.
+/// Refuses a request from its head alone (method, path, headers), before
+/// its body is read: `WEBHOOK_SOURCE_IPS`.
+pub fn refuse_early(config: &Config, request: &Request, now: DateTime<Utc>) -> Option<Response> {
+    webhook_sources::admit(config, request)
+        .err()
+        .map(|error| error.into_response(now))
+}
+
+/// Removes rate-limit windows that have ended; run after each sync.
+pub fn sweep_rate_limits(store: &dyn KeyValue, now: DateTime<Utc>) {
+    match rate_limit::sweep(store, rate_limit::WINDOWS, now) {
+        Ok(0) => {}
+        Ok(removed) => println!("DEBUG Removed {removed} ended rate-limit windows"),
+        Err(err) => println!("WARNING Rate-limit windows not swept: {err}"),
+    }
+}
+
 pub fn handle(ctx: &Context, request: &Request) -> Reply {
     route(request)
         .and_then(|handler| handler(ctx, request))

@@ -9,6 +9,15 @@ use super::{ApiError, ErrorCode};
 use crate::http::{Request, Response};
 use crate::store::{KeyValue, StoreError};
 
+/// Window lengths: webhooks per minute, sync triggers per hour.
+pub const WEBHOOK_WINDOW_SECONDS: i64 = 60;
+pub const SYNC_WINDOW_SECONDS: i64 = 3600;
+/// Every scope counted, with its window, for [`sweep`].
+pub const WINDOWS: &[(&str, i64)] = &[
+    ("webhooks", WEBHOOK_WINDOW_SECONDS),
+    ("sync", SYNC_WINDOW_SECONDS),
+];
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
     pub scope: &'static str,
@@ -81,6 +90,39 @@ pub fn count(
     })
 }
 
+/// Removes the windows that have ended. A client that comes back deletes its
+/// previous window itself ([`count`]); this removes those of clients that
+/// never came back, which an unauthenticated flood from many addresses
+/// would otherwise leave behind forever. `windows` gives each scope's
+/// window length; keys of unknown scopes are left alone.
+pub fn sweep(
+    store: &dyn KeyValue,
+    windows: &[(&str, i64)],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    for key in store.list_keys()? {
+        let Some(rest) = key.strip_prefix("ratelimit:") else {
+            continue;
+        };
+        let (Some((scope, _)), Some((_, start))) = (rest.split_once(':'), rest.rsplit_once(':'))
+        else {
+            continue;
+        };
+        let Some(&(_, window)) = windows.iter().find(|(s, _)| *s == scope) else {
+            continue;
+        };
+        let Ok(start) = start.parse::<i64>() else {
+            continue;
+        };
+        if start + window <= now.timestamp() {
+            store.delete(&key)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Counts `request` against `limit` for its client; the 429 when over.
 pub fn enforce(ctx: &super::Context, request: &Request, limit: Limit) -> Result<Count, ApiError> {
     let count = count(ctx.store, limit, &client_of(request), ctx.now)?;
@@ -90,26 +132,26 @@ pub fn enforce(ctx: &super::Context, request: &Request, limit: Limit) -> Result<
     Ok(count)
 }
 
-/// The client's IP as the host supplies it (never a client-sent header:
-/// the host strips those).
+/// The client's IP as the host supplies it. Spin's header first: Spin
+/// sets `spin-client-addr` itself but passes any other header a client sends,
+/// so under Spin a `calplanebot-client-addr` may be forged; calplanebot's host
+/// strips a client's `spin-client-addr` and sets its own header.
 pub fn client_of(request: &Request) -> String {
-    if let Some(addr) = request.header(super::CLIENT_ADDR_HEADER) {
-        return addr.trim().to_string();
-    }
-    match request.header(super::SPIN_CLIENT_ADDR_HEADER) {
+    if let Some(addr) = request.header(super::SPIN_CLIENT_ADDR_HEADER) {
         // Spin gives `ip:port` (`[v6]:port`).
-        Some(addr) => {
-            let addr = addr.trim();
-            match addr.rsplit_once(':') {
-                Some((ip, port))
-                    if port.chars().all(|c| c.is_ascii_digit())
-                        && (ip.contains('.') || ip.starts_with('[')) =>
-                {
-                    ip.trim_start_matches('[').trim_end_matches(']').to_string()
-                }
-                _ => addr.to_string(),
+        let addr = addr.trim();
+        return match addr.rsplit_once(':') {
+            Some((ip, port))
+                if port.chars().all(|c| c.is_ascii_digit())
+                    && (ip.contains('.') || ip.starts_with('[')) =>
+            {
+                ip.trim_start_matches('[').trim_end_matches(']').to_string()
             }
-        }
+            _ => addr.to_string(),
+        };
+    }
+    match request.header(super::CLIENT_ADDR_HEADER) {
+        Some(addr) => addr.trim().to_string(),
         None => "unknown".to_string(),
     }
 }
@@ -157,6 +199,27 @@ mod tests {
     }
 
     #[test]
+    fn ended_windows_of_clients_that_never_return_are_swept() {
+        let store = MemoryStore::default();
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
+        let earlier = now - chrono::Duration::minutes(5);
+        count(&store, WEBHOOKS, "192.0.2.1", earlier).unwrap();
+        count(&store, WEBHOOKS, "2001:db8::1", earlier).unwrap();
+        count(&store, WEBHOOKS, "192.0.2.2", now).unwrap();
+        store.set("ratelimit-unrelated", b"x").unwrap();
+        let removed = sweep(&store, &[("webhooks", 60)], now).unwrap();
+        assert_eq!(removed, 2);
+        let left: Vec<String> = store
+            .list_keys()
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.starts_with("ratelimit"))
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().any(|k| k.contains("192.0.2.2")));
+    }
+
+    #[test]
     fn client_addresses() {
         let mut request = Request::new("POST", "/");
         assert_eq!(client_of(&request), "unknown");
@@ -166,9 +229,12 @@ mod tests {
         assert_eq!(client_of(&request), "192.0.2.1");
         request.headers[0].1 = "[2001:db8::1]:443".into();
         assert_eq!(client_of(&request), "2001:db8::1");
+        // Under Spin a client can send calplanebot's header: Spin's wins.
         request
             .headers
             .push(("calplanebot-client-addr".into(), "127.0.0.1".into()));
+        assert_eq!(client_of(&request), "2001:db8::1");
+        request.headers.remove(0);
         assert_eq!(client_of(&request), "127.0.0.1");
     }
 }

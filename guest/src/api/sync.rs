@@ -21,7 +21,7 @@ pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
         let limit = Limit {
             scope: "sync",
             max: ctx.config.sync_trigger_limit(),
-            window_seconds: 3600,
+            window_seconds: rate_limit::SYNC_WINDOW_SECONDS,
         };
         Some(rate_limit::enforce(ctx, request, limit)?)
     };

@@ -13,6 +13,8 @@ use crate::net::Deadline;
 use crate::sync::{self, ItemError, SyncEnv, queue};
 use crate::webhook::{self, Change, Entity, PayloadError};
 
+/// Where Plane delivers.
+pub const PATH: &str = "/webhooks/plane";
 /// Largest body accepted (Plane's largest payloads are far smaller).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const UNSIGNED_NOTICE: &str = "webhook:unsigned-notice";
@@ -21,7 +23,7 @@ pub fn receive(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
     let limit = Limit {
         scope: "webhooks",
         max: ctx.config.webhook_limit(),
-        window_seconds: 60,
+        window_seconds: rate_limit::WEBHOOK_WINDOW_SECONDS,
     };
     let count = rate_limit::enforce(ctx, request, limit)?;
     match process(ctx, request) {

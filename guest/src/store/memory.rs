@@ -19,6 +19,14 @@ impl MemoryStore {
 }
 
 impl KeyValue for MemoryStore {
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut keys = self.keys();
+        keys.extend(self.counters.borrow().keys().cloned());
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.data.borrow().get(key).cloned())
     }

@@ -35,6 +35,9 @@ pub trait KeyValue {
         new: &[u8],
     ) -> Result<bool, StoreError>;
 
+    /// Every key in the store, in no particular order.
+    fn list_keys(&self) -> Result<Vec<String>, StoreError>;
+
     /// Reads a counter. Counters are read through `increment(key, 0)` because
     /// hosts differ in how they encode them (decimal text, little-endian…).
     fn counter(&self, key: &str) -> Result<i64, StoreError> {

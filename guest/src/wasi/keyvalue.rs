@@ -48,6 +48,24 @@ fn convert(err: store::Error) -> StoreError {
 }
 
 impl KeyValue for WasiStore {
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            #[cfg(not(feature = "keyvalue-draft"))]
+            let page = self.bucket.list_keys(cursor.as_deref());
+            #[cfg(feature = "keyvalue-draft")]
+            let page = self.bucket.list_keys(cursor);
+            let page = page.map_err(convert)?;
+            let done = page.keys.is_empty();
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) if !done => cursor = Some(next),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.bucket.get(key).map_err(convert)
     }

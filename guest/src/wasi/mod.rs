@@ -42,7 +42,12 @@ impl wasip2::exports::http::incoming_handler::Guest for Component {
                 return;
             }
         };
-        let reply = match server::read_request(request) {
+        let mut head = server::read_head(&request);
+        if let Some(refused) = api::refuse_early(&config, &head, now) {
+            server::send_response(response_out, refused);
+            return;
+        }
+        let reply = match server::read_body(request, &mut head).map(|()| head) {
             Ok(request) => {
                 let ctx = Context {
                     store: &store,
@@ -71,6 +76,7 @@ fn run_deferred(work: Deferred, store: &dyn KeyValue, config: &Config) {
             Ok(settings) => {
                 let env = sync::SyncEnv::new(store, &outbound::WasiHttp, &settings);
                 sync::run(&env, &sync_id);
+                api::sweep_rate_limits(store, crate::time::now());
             }
             Err(reason) => {
                 println!("ERROR Sync not started: {reason}");

@@ -13,7 +13,9 @@ use crate::http::{Request, Response};
 /// buffering an unbounded upload.
 const BODY_READ_LIMIT: u64 = 1024 * 1024 + 1;
 
-pub fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
+/// The request's method, path and headers; its body is read separately
+/// ([`read_body`]) so a request can be refused from its head alone.
+pub fn read_head(incoming: &IncomingRequest) -> Request {
     let method = match incoming.method() {
         Method::Get => "GET".to_string(),
         Method::Head => "HEAD".to_string(),
@@ -31,6 +33,10 @@ pub fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
         &incoming.path_with_query().unwrap_or_else(|| "/".into()),
     );
     request.headers = super::header_pairs(&incoming.headers());
+    request
+}
+
+pub fn read_body(incoming: IncomingRequest, request: &mut Request) -> Result<(), String> {
     let body = incoming
         .consume()
         .map_err(|()| "request body already consumed".to_string())?;
@@ -43,7 +49,7 @@ pub fn read_request(incoming: IncomingRequest) -> Result<Request, String> {
             .read_to_end(&mut request.body)
             .map_err(|err| format!("reading the request body: {err}"))?;
     }
-    Ok(request)
+    Ok(())
 }
 
 pub fn send_response(out: ResponseOutparam, response: Response) {

@@ -33,6 +33,11 @@ impl ModelStore {
 }
 
 impl KeyValue for ModelStore {
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.scheduler.yield_point();
+        Ok(self.data.lock().unwrap().keys().cloned().collect())
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.scheduler.yield_point();
         Ok(self.data.lock().unwrap().get(key).cloned())

@@ -80,7 +80,7 @@ impl StoreLimits {
         }
         match value {
             Some(value) if value.len() > self.max_value_bytes => Err(StoreError::Other(format!(
-                "value of {} bytes is over the host's limit of {} bytes (--max-value-bytes)",
+                "value of {} bytes is over the host's limit of {} bytes (--max-value-mib)",
                 value.len(),
                 self.max_value_bytes
             ))),

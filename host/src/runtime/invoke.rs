@@ -120,7 +120,10 @@ impl Runtime {
                 .data_mut()
                 .http()
                 .new_response_outparam_from_callback(move |response| {
-                    clock.mark_responded();
+                    clock.mark_head_sent();
+                    let response = response.map(|response| {
+                        response.map(|body| AnsweredWhenDone::wrap(body, clock))
+                    });
                     let _ = sender.send(response);
                 })?;
             Ok((req, out))
@@ -154,7 +157,7 @@ impl Runtime {
                 tracing::debug!(component = %version, "guest run finished in {took:.1?}, peak memory {peak_mib:.1} MiB");
             }
             match outcome {
-                Ok(()) if !clock.has_responded() => {
+                Ok(()) if !clock.head_sent() => {
                     tracing::error!(component = %version, "guest finished without sending a response")
                 }
                 Ok(()) => {}
@@ -251,6 +254,49 @@ impl Runtime {
             Ok(UpdateDeadline::Yield(CHECK_EVERY_TICKS))
         });
         store
+    }
+}
+
+/// A response body that tells the run's clock when it has ended (or was
+/// dropped because the client left): the request is then answered.
+struct AnsweredWhenDone {
+    body: HyperOutgoingBody,
+    clock: Arc<RunClock>,
+}
+
+impl AnsweredWhenDone {
+    fn wrap(body: HyperOutgoingBody, clock: Arc<RunClock>) -> HyperOutgoingBody {
+        AnsweredWhenDone { body, clock }.boxed_unsync()
+    }
+}
+
+impl Drop for AnsweredWhenDone {
+    fn drop(&mut self) {
+        self.clock.mark_answered();
+    }
+}
+
+impl hyper::body::Body for AnsweredWhenDone {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) {
+            self.clock.mark_answered();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -3,7 +3,11 @@
 //!
 //! Routes: `/ok`, `/loop`, `/alloc`, `/trap`, `/sleep?ms=`, `/log?line=`,
 //! `/fetch?url=`, `/env?name=`, `/headers?name=`, `/kv/get?key=`,
-//! `/kv/set?key=` (body = value), `/kv/incr?key=&by=`, `POST /webhooks/sync`.
+//! `/kv/set?key=` (body = value), `/kv/incr?key=&by=`, `POST /webhooks/sync`,
+//! `/slow-body?ms=` (the head at once, the body after `ms`),
+//! `/drop-response?ms=` (no response, then `ms` of work), `/resources?n=`
+//! (holds `n` host resources), `/fetch-many?url=&n=` (`n` requests open at
+//! once), `/kv/big?bytes=` (stores a value that large), `/scheme`.
 #![cfg(target_arch = "wasm32")]
 
 use std::io::{Read, Write};
@@ -77,7 +81,11 @@ fn respond(out: ResponseOutparam, status: u16, body: &str) {
     let _ = OutgoingBody::finish(outgoing, None);
 }
 
-fn fetch(url: &str) -> Result<u16, String> {
+fn sleep_ms(ms: u64) {
+    wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+}
+
+fn outgoing(url: &str) -> Result<OutgoingRequest, String> {
     let (scheme, rest) = url.split_once("://").ok_or("no scheme")?;
     let (authority, path) = match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
@@ -91,6 +99,36 @@ fn fetch(url: &str) -> Result<u16, String> {
     }));
     let _ = request.set_authority(Some(authority));
     let _ = request.set_path_with_query(Some(path));
+    Ok(request)
+}
+
+/// Starts `n` requests before waiting for any: how many the host let open.
+fn fetch_many(url: &str, n: usize) -> String {
+    let mut futures = Vec::new();
+    let mut refused = Vec::new();
+    for _ in 0..n {
+        let started = outgoing(url).and_then(|request| {
+            wasip2::http::outgoing_handler::handle(request, None).map_err(|code| format!("{code:?}"))
+        });
+        match started {
+            Ok(future) => futures.push(future),
+            Err(err) => refused.push(err),
+        }
+    }
+    let mut answered = 0;
+    for future in &futures {
+        future.subscribe().block();
+        match future.get() {
+            Some(Ok(Ok(_))) => answered += 1,
+            Some(Ok(Err(code))) => refused.push(format!("{code:?}")),
+            _ => refused.push("no response".into()),
+        }
+    }
+    format!("answered={answered} refused={}: {}", refused.len(), refused.first().cloned().unwrap_or_default())
+}
+
+fn fetch(url: &str) -> Result<u16, String> {
+    let request = outgoing(url)?;
     let future = wasip2::http::outgoing_handler::handle(request, None)
         .map_err(|code| format!("{code:?}"))?;
     future.subscribe().block();
@@ -116,6 +154,49 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
         let is_post = matches!(request.method(), Method::Post);
         match path {
             "/ok" => respond(out, 200, "ok"),
+            "/scheme" => {
+                let scheme = match request.scheme() {
+                    Some(Scheme::Https) => "https",
+                    Some(Scheme::Http) => "http",
+                    _ => "other",
+                };
+                respond(out, 200, scheme)
+            }
+            "/slow-body" => {
+                let ms: u64 = query_param(query, "ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let response = OutgoingResponse::new(Fields::new());
+                let outgoing = response.body().expect("body");
+                ResponseOutparam::set(out, Ok(response));
+                sleep_ms(ms);
+                let mut stream = outgoing.write().expect("stream");
+                let _ = stream.write_all(b"the whole body");
+                let _ = stream.flush();
+                drop(stream);
+                let _ = OutgoingBody::finish(outgoing, None);
+            }
+            "/drop-response" => {
+                drop(out);
+                let ms: u64 = query_param(query, "ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+                sleep_ms(ms);
+            }
+            "/resources" => {
+                let n: usize = query_param(query, "n").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let held: Vec<Fields> = (0..n).map(|_| Fields::new()).collect();
+                respond(out, 200, &format!("held {}", held.len()));
+            }
+            "/fetch-many" => {
+                let n: usize = query_param(query, "n").and_then(|v| v.parse().ok()).unwrap_or(1);
+                let report = fetch_many(&query_param(query, "url").unwrap_or_default(), n);
+                respond(out, 200, &report)
+            }
+            "/kv/big" => {
+                let bytes: usize = query_param(query, "bytes").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let key = query_param(query, "key").unwrap_or_else(|| "big".into());
+                match bucket().set(&key, &vec![7u8; bytes]) {
+                    Ok(()) => respond(out, 200, "stored"),
+                    Err(err) => respond(out, 507, &format!("{err:?}")),
+                }
+            }
             "/loop" => {
                 let mut n: u64 = 0;
                 loop {
@@ -134,7 +215,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
                 let ms: u64 = query_param(query, "ms")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
-                wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                sleep_ms(ms);
                 respond(out, 200, "slept");
             }
             "/log" => {
