@@ -288,7 +288,10 @@ mod tests {
             entries.iter().map(|e| Allowed::parse(e).unwrap()).collect(),
             Duration::from_secs(1),
             2,
-            Arc::new(RunClock::start(Duration::from_secs(30), Duration::from_secs(30))),
+            Arc::new(RunClock::start(
+                Duration::from_secs(30),
+                Duration::from_secs(30),
+            )),
         )
     }
 
@@ -365,7 +368,15 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_rejected() {
-        for bad in ["host/path", "", "http://", "host:port", "[::1", "[::1]x", "a b"] {
+        for bad in [
+            "host/path",
+            "",
+            "http://",
+            "host:port",
+            "[::1",
+            "[::1]x",
+            "a b",
+        ] {
             assert!(Allowed::parse(bad).is_err(), "{bad}");
         }
     }
@@ -391,7 +402,9 @@ mod tests {
 
     #[test]
     fn logged_origins_carry_no_credentials() {
-        let uri: http::Uri = "http://user:secret@example.org:81/p?token=x".parse().unwrap();
+        let uri: http::Uri = "http://user:secret@example.org:81/p?token=x"
+            .parse()
+            .unwrap();
         assert_eq!(origin_of(&uri), "http://example.org:81");
     }
 }

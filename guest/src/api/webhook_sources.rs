@@ -84,11 +84,6 @@ mod tests {
         assert!(admit(&listed, &health).is_ok());
         let broken = config(Some("203.0.113.4, not-an-address"));
         assert!(admit(&broken, &delivery("203.0.113.4")).is_err());
-        assert!(
-            broken
-                .webhook_sources()
-                .unwrap_err()
-                .contains("entry 2")
-        );
+        assert!(broken.webhook_sources().unwrap_err().contains("entry 2"));
     }
 }

@@ -205,7 +205,10 @@ impl CompiledCache {
         }
         let (tag, code) = bytes.split_at(MAC_BYTES);
         if self.mac(&name, code).verify_slice(tag).is_err() {
-            self.discard(&path, "its authentication code does not match (not written by this host, or damaged)");
+            self.discard(
+                &path,
+                "its authentication code does not match (not written by this host, or damaged)",
+            );
             return None;
         }
         // SAFETY: `code` is exactly the bytes this host serialised for this
@@ -236,7 +239,9 @@ impl CompiledCache {
             // Created exclusively under a fresh name, then renamed over the
             // entry: a crash never leaves a torn entry, and a planted
             // symlink is never written through.
-            let partial = self.dir.join(format!("{name}.{}.partial", hex::encode(suffix)));
+            let partial = self
+                .dir
+                .join(format!("{name}.{}.partial", hex::encode(suffix)));
             let mut file = OpenOptions::new()
                 .write(true)
                 .create_new(true)

@@ -321,7 +321,11 @@ mod tests {
         let vars = vars(
             "\u{feff}SECRET=first\nSECRET=second\nQ='it\\'s'\nT=\"a\\tb\\\\c\\d\"\nM=\"line one\nline two\"\nBARE\nexport X=1 # c\n",
         );
-        assert_eq!(get(&vars, "SECRET"), Some("second"), "the last duplicate wins");
+        assert_eq!(
+            get(&vars, "SECRET"),
+            Some("second"),
+            "the last duplicate wins"
+        );
         assert_eq!(get(&vars, "Q"), Some("it's"));
         assert_eq!(get(&vars, "T"), Some("a\tb\\c\\d"));
         assert_eq!(get(&vars, "M"), Some("line one\nline two"));

@@ -330,7 +330,10 @@ impl ConfigSource {
         };
         let Some((modified, _)) = now else {
             state.stamp = None;
-            return keep("the env file is gone (restore it; the service keeps its last good configuration)".into());
+            return keep(
+                "the env file is gone (restore it; the service keeps its last good configuration)"
+                    .into(),
+            );
         };
         let read = match env_file::read(path, &self.process) {
             Ok(read) => read,
@@ -341,7 +344,9 @@ impl ConfigSource {
         };
         if read.vars.is_empty() && !state.keys.is_empty() {
             state.stamp = now;
-            return keep("the env file is now empty (to change settings, edit the keys in it)".into());
+            return keep(
+                "the env file is now empty (to change settings, edit the keys in it)".into(),
+            );
         }
         let dropped: Vec<&'static str> = KEYS
             .iter()
@@ -536,7 +541,11 @@ mod tests {
         assert_eq!(secret(&source).as_deref(), Some("s3cr3t"), "half-written");
         // An edit that drops the secret takes effect once the file settles.
         std::fs::write(&path, "CALPLANEBOT_API_TOKEN=t0ken\nLOG_LEVEL=DEBUG\n").unwrap();
-        assert_eq!(secret(&source).as_deref(), Some("s3cr3t"), "not settled yet");
+        assert_eq!(
+            secret(&source).as_deref(),
+            Some("s3cr3t"),
+            "not settled yet"
+        );
         std::thread::sleep(SETTLE + Duration::from_millis(100));
         assert_eq!(secret(&source), None, "an explicit edit removes it");
         assert_eq!(source.current().log_level, "DEBUG");

@@ -9,7 +9,9 @@ pub enum BackendError {
     NotACounter { key: String },
     #[error("counter overflow at {key:?}")]
     Overflow { key: String },
-    #[error("the store is full: it holds at most {limit} bytes of keys and values (--max-store-mib)")]
+    #[error(
+        "the store is full: it holds at most {limit} bytes of keys and values (--max-store-mib)"
+    )]
     Full { limit: u64 },
 }
 

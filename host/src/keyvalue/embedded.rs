@@ -89,7 +89,8 @@ impl EmbeddedStore {
         if let Some(old) = table.remove(key).map_err(storage)? {
             let freed = (key.len() + old.value().len()) as u64;
             let used = self.used.load(Ordering::Relaxed);
-            self.used.store(used.saturating_sub(freed), Ordering::Relaxed);
+            self.used
+                .store(used.saturating_sub(freed), Ordering::Relaxed);
         }
         Ok(())
     }

@@ -121,9 +121,8 @@ impl Runtime {
                 .http()
                 .new_response_outparam_from_callback(move |response| {
                     clock.mark_head_sent();
-                    let response = response.map(|response| {
-                        response.map(|body| AnsweredWhenDone::wrap(body, clock))
-                    });
+                    let response = response
+                        .map(|response| response.map(|body| AnsweredWhenDone::wrap(body, clock)));
                     let _ = sender.send(response);
                 })?;
             Ok((req, out))

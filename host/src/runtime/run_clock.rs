@@ -55,9 +55,7 @@ impl RunClock {
 
     /// Time left under the limit in force.
     pub fn remaining(&self) -> Duration {
-        self.deadline()
-            .1
-            .saturating_duration_since(Instant::now())
+        self.deadline().1.saturating_duration_since(Instant::now())
     }
 }
 
@@ -72,12 +70,19 @@ mod tests {
         assert_eq!(limit, Duration::from_secs(30));
         assert_eq!(before, clock.started() + Duration::from_secs(30));
         clock.mark_head_sent();
-        assert_eq!(clock.deadline().0, Duration::from_secs(30), "a body is still part of the request");
+        assert_eq!(
+            clock.deadline().0,
+            Duration::from_secs(30),
+            "a body is still part of the request"
+        );
         clock.mark_answered();
         let (limit, after) = clock.deadline();
         assert_eq!(limit, Duration::from_secs(2));
         assert!(after >= clock.started() + Duration::from_secs(2));
-        assert!(after < before, "a short background limit ends the run sooner");
+        assert!(
+            after < before,
+            "a short background limit ends the run sooner"
+        );
         assert!(clock.remaining() <= Duration::from_secs(2));
     }
 }

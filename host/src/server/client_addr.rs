@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
         let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
-        assert_eq!(resolve(ip("203.0.113.9"), &h, &trusted()), ip("203.0.113.9"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &h, &trusted()),
+            ip("203.0.113.9")
+        );
         assert_eq!(resolve(ip("10.0.0.5"), &h, &[]), ip("10.0.0.5"));
     }
 

@@ -368,15 +368,30 @@ mod tests {
         }
         head.activity.read_some_at(1_000);
         busy.activity.request_started();
-        let at = |ms| (head.activity.verdict_at(&limits, ms), idle.activity.verdict_at(&limits, ms), busy.activity.verdict_at(&limits, ms));
+        let at = |ms| {
+            (
+                head.activity.verdict_at(&limits, ms),
+                idle.activity.verdict_at(&limits, ms),
+                busy.activity.verdict_at(&limits, ms),
+            )
+        };
         assert_eq!(at(1_039), (Verdict::Keep, Verdict::Keep, Verdict::Keep));
-        assert_eq!(at(1_040), (Verdict::HeaderTimeout, Verdict::Keep, Verdict::Keep));
-        assert_eq!(at(1_080), (Verdict::HeaderTimeout, Verdict::IdleTimeout, Verdict::Keep));
+        assert_eq!(
+            at(1_040),
+            (Verdict::HeaderTimeout, Verdict::Keep, Verdict::Keep)
+        );
+        assert_eq!(
+            at(1_080),
+            (Verdict::HeaderTimeout, Verdict::IdleTimeout, Verdict::Keep)
+        );
         // A byte read inside a request does not start a head.
         busy.activity.read_some_at(1_090);
         busy.activity.request_finished();
         busy.activity.last_io.store(1_090, Ordering::Relaxed);
         assert_eq!(busy.activity.verdict_at(&limits, 1_169), Verdict::Keep);
-        assert_eq!(busy.activity.verdict_at(&limits, 1_170), Verdict::IdleTimeout);
+        assert_eq!(
+            busy.activity.verdict_at(&limits, 1_170),
+            Verdict::IdleTimeout
+        );
     }
 }

@@ -42,10 +42,16 @@ pub async fn read(
         return Err(too_large(limits));
     }
     let (head, body) = request.into_parts();
-    match tokio::time::timeout(limits.deadline, Limited::new(body, limits.max_bytes).collect())
-        .await
+    match tokio::time::timeout(
+        limits.deadline,
+        Limited::new(body, limits.max_bytes).collect(),
+    )
+    .await
     {
-        Ok(Ok(collected)) => Ok(hyper::Request::from_parts(head, whole(collected.to_bytes()))),
+        Ok(Ok(collected)) => Ok(hyper::Request::from_parts(
+            head,
+            whole(collected.to_bytes()),
+        )),
         Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(too_large(limits)),
         Ok(Err(err)) => {
             tracing::debug!("request body unreadable: {err}");

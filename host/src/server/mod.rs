@@ -107,7 +107,16 @@ pub async fn serve(
             match acceptor {
                 None => {
                     let builder = http1_builder();
-                    drive(builder, stream, peer, Scheme::Http, shared, activity, closing).await
+                    drive(
+                        builder,
+                        stream,
+                        peer,
+                        Scheme::Http,
+                        shared,
+                        activity,
+                        closing,
+                    )
+                    .await
                 }
                 Some(acceptor) => {
                     let limits = *shared.connections.limits();
@@ -289,7 +298,12 @@ async fn admit(
         }
     }
     match inbound_body::read(request, shared.body).await {
-        Ok(request) => shared.runtime.handle(from_client(request, client), scheme).await,
+        Ok(request) => {
+            shared
+                .runtime
+                .handle(from_client(request, client), scheme)
+                .await
+        }
         Err(refused) => refused,
     }
 }
@@ -317,4 +331,3 @@ fn from_client<B>(mut request: hyper::Request<B>, client: std::net::IpAddr) -> h
     }
     request
 }
-

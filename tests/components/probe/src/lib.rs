@@ -108,7 +108,8 @@ fn fetch_many(url: &str, n: usize) -> String {
     let mut refused = Vec::new();
     for _ in 0..n {
         let started = outgoing(url).and_then(|request| {
-            wasip2::http::outgoing_handler::handle(request, None).map_err(|code| format!("{code:?}"))
+            wasip2::http::outgoing_handler::handle(request, None)
+                .map_err(|code| format!("{code:?}"))
         });
         match started {
             Ok(future) => futures.push(future),
@@ -124,7 +125,11 @@ fn fetch_many(url: &str, n: usize) -> String {
             _ => refused.push("no response".into()),
         }
     }
-    format!("answered={answered} refused={}: {}", refused.len(), refused.first().cloned().unwrap_or_default())
+    format!(
+        "answered={answered} refused={}: {}",
+        refused.len(),
+        refused.first().cloned().unwrap_or_default()
+    )
 }
 
 fn fetch(url: &str) -> Result<u16, String> {
@@ -163,7 +168,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
                 respond(out, 200, scheme)
             }
             "/slow-body" => {
-                let ms: u64 = query_param(query, "ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let ms: u64 = query_param(query, "ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let response = OutgoingResponse::new(Fields::new());
                 let outgoing = response.body().expect("body");
                 ResponseOutparam::set(out, Ok(response));
@@ -176,21 +183,29 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
             }
             "/drop-response" => {
                 drop(out);
-                let ms: u64 = query_param(query, "ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let ms: u64 = query_param(query, "ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 sleep_ms(ms);
             }
             "/resources" => {
-                let n: usize = query_param(query, "n").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let n: usize = query_param(query, "n")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let held: Vec<Fields> = (0..n).map(|_| Fields::new()).collect();
                 respond(out, 200, &format!("held {}", held.len()));
             }
             "/fetch-many" => {
-                let n: usize = query_param(query, "n").and_then(|v| v.parse().ok()).unwrap_or(1);
+                let n: usize = query_param(query, "n")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
                 let report = fetch_many(&query_param(query, "url").unwrap_or_default(), n);
                 respond(out, 200, &report)
             }
             "/kv/big" => {
-                let bytes: usize = query_param(query, "bytes").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let bytes: usize = query_param(query, "bytes")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let key = query_param(query, "key").unwrap_or_else(|| "big".into());
                 match bucket().set(&key, &vec![7u8; bytes]) {
                     Ok(()) => respond(out, 200, "stored"),
