@@ -54,8 +54,9 @@ impl Allowed {
 
     pub fn parse(entry: &str) -> Result<Self, InvalidAllowEntry> {
         let invalid = || InvalidAllowEntry(entry.to_string());
-        if entry.contains('@') {
-            return Err(invalid());
+        if let Some((_, host)) = entry.rsplit_once('@') {
+            // Never echoed: what precedes the `@` is a credential.
+            return Err(InvalidAllowEntry(format!("<credentials>@{host}")));
         }
         if entry.contains("://") {
             let url = Url::parse(entry).map_err(|_| invalid())?;
@@ -355,7 +356,10 @@ mod tests {
             p.check(&"http://user:pw@example.org/".parse().unwrap()),
             Err(Refusal::Credentials)
         );
-        assert!(Allowed::parse("user:pw@example.org").is_err());
+        let refused = Allowed::parse("user:pw@example.org")
+            .unwrap_err()
+            .to_string();
+        assert!(!refused.contains("pw"), "{refused}");
         assert!(Allowed::parse("https://user@example.org").is_err());
     }
 

@@ -200,12 +200,16 @@ impl Connections {
         if registry.by_id.len() >= self.limits.max_open {
             let victim = registry
                 .by_id
-                .values()
-                .filter_map(|a| a.eviction_rank().map(|rank| (rank, a)))
-                .min_by_key(|(rank, _)| *rank)
-                .map(|(_, a)| a.clone());
+                .iter()
+                .filter_map(|(id, a)| a.eviction_rank().map(|rank| (rank, *id)))
+                // Ties (one millisecond) go to the older connection.
+                .min()
+                .map(|(_, id)| id);
             let admitted = victim.is_some();
-            if let Some(victim) = victim {
+            // Out of the registry at once: the victim's task may not run
+            // before the next accept, which must pick another victim, not
+            // count this one again.
+            if let Some(victim) = victim.and_then(|id| registry.by_id.remove(&id)) {
                 victim.evict.notify_one();
             }
             self.warn_at_cap(&mut registry, admitted);
@@ -339,6 +343,22 @@ mod tests {
             connections.admit().is_none(),
             "every connection is in a request"
         );
+    }
+
+    /// Invariant: a burst of connections admitted before any evicted one has
+    /// closed never counts more than the cap, and each evicts another.
+    #[test]
+    fn a_burst_at_the_cap_evicts_a_different_connection_for_each_new_one() {
+        let connections = Connections::new(limits(10));
+        let first: Vec<Registered> = (0..10).map(|_| connections.admit().unwrap()).collect();
+        // None of the victims' tasks runs (none is dropped) during the burst.
+        let burst: Vec<Registered> = (0..10).map(|_| connections.admit().unwrap()).collect();
+        assert_eq!(connections.lock().by_id.len(), 10);
+        for old in &first {
+            futures_lite_now(old.activity.evicted());
+        }
+        drop(first);
+        assert_eq!(connections.lock().by_id.len(), 10, "{} open", burst.len());
     }
 
     /// A `Notify` permit stored by `notify_one` resolves the next wait at once.
