@@ -195,20 +195,32 @@ impl Host {
     }
 
     /// SIGTERM, then waits for the process to exit.
-    pub fn stop(mut self) -> anyhow::Result<ExitStatus> {
+    pub fn stop(self) -> anyhow::Result<ExitStatus> {
         self.signal("TERM");
+        self.wait_exit(Duration::from_secs(40))
+    }
+
+    /// Waits for the process to exit by itself; killed after `timeout`.
+    pub fn wait_exit(mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let mut child = self.child.take().context("already stopped")?;
-        let deadline = Instant::now() + Duration::from_secs(40);
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait()? {
                 return Ok(status);
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                bail!("host did not exit after SIGTERM");
+                bail!("host did not exit within {timeout:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 }
 

@@ -91,8 +91,10 @@ fn a_thousand_idle_connections_and_a_hundred_stalled_bodies_starve_no_one() {
     assert_eq!(body["status"], "processed");
     assert!(w.event_of(&project, &item).is_some());
     assert!(
-        w.host()
-            .log_contains("connection limit of 768 reached (--max-connections)"),
+        w.host().wait_for_log(
+            "connection limit of 768 reached (--max-connections)",
+            Duration::from_secs(5)
+        ),
         "the cap (1024 less 256 kept for outbound requests) was reached and said so"
     );
     assert!(!w.host().log_contains("Too many open files"));
@@ -272,7 +274,7 @@ fn webhooks_from_unlisted_sources_are_refused_before_their_body() {
     let answer = String::from_utf8_lossy(&answer[..read]);
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(answer.contains(r#""error_code":"FORBIDDEN""#), "{answer}");
-    assert!(host.log_contains("not in WEBHOOK_SOURCE_IPS"));
+    assert!(host.wait_for_log("not in WEBHOOK_SOURCE_IPS", Duration::from_secs(5)));
 
     // The probe has no webhook route: its 404 shows the host let it through.
     let listed = client()

@@ -230,6 +230,10 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
                 let ms: u64 = query_param(query, "ms")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
+                if ms >= 1000 {
+                    // Lets a test see that a long request is in flight.
+                    println!("sleeping {ms} ms");
+                }
                 sleep_ms(ms);
                 respond(out, 200, "slept");
             }
