@@ -51,12 +51,15 @@ fn seen_by_guest(host: &Host, name: &str) -> Option<String> {
     }
 }
 
-/// Writes `text` and leaves the file's modification time `age` in the
-/// past, as an edit made that long ago.
+/// Writes `text` and dates the file `age` ago, as an edit made then.
 fn write_aged(path: &Path, text: &str, age: Duration) {
+    write_dated(path, text, SystemTime::now() - age);
+}
+
+fn write_dated(path: &Path, text: &str, modified: SystemTime) {
     std::fs::write(path, text).unwrap();
     let file = std::fs::File::options().write(true).open(path).unwrap();
-    file.set_modified(SystemTime::now() - age).unwrap();
+    file.set_modified(modified).unwrap();
 }
 
 const TOKEN: &str = "CALPLANEBOT_API_TOKEN";
@@ -121,19 +124,13 @@ fn sighup_rereads_the_env_file_and_never_kills() {
     let dir = test_dir("sighup");
     let env = dir.path().join(".env");
     let edited = SystemTime::now() - Duration::from_secs(60);
-    write_aged(
-        &env,
-        "CALPLANEBOT_API_TOKEN=aaaa\n",
-        Duration::from_secs(60),
-    );
+    write_dated(&env, "CALPLANEBOT_API_TOKEN=aaaa\n", edited);
     let options = HostOptions::default().component(components::probe());
     let mut host = Host::start(dir.path(), &options).unwrap();
     assert_eq!(seen_by_guest(&host, TOKEN).as_deref(), Some("aaaa"));
 
     // Same size, same modification time: only a reread can notice.
-    std::fs::write(&env, "CALPLANEBOT_API_TOKEN=bbbb\n").unwrap();
-    let file = std::fs::File::options().write(true).open(&env).unwrap();
-    file.set_modified(edited).unwrap();
+    write_dated(&env, "CALPLANEBOT_API_TOKEN=bbbb\n", edited);
     assert_eq!(seen_by_guest(&host, TOKEN).as_deref(), Some("aaaa"));
 
     host.signal("HUP");
