@@ -41,7 +41,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API and run the periodic sync.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List the configuration keys the guest receives, with their defaults
     /// and whether each is set (values are never shown).
     Config {
@@ -175,7 +175,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(serve(args, config));
+    let outcome = runtime.block_on(serve(*args, config));
     // Work still on the blocking pool (a store write) gets a moment, not
     // forever: the grace period has already been spent.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -256,7 +256,7 @@ fn connection_cap(asked: Option<u32>) -> usize {
             current: Some(hard),
             maximum: Some(hard),
         };
-        if setrlimit(Resource::Nofile, raised.clone()).is_ok() {
+        if setrlimit(Resource::Nofile, raised).is_ok() {
             limit = raised;
         }
     }

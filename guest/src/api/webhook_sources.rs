@@ -48,11 +48,7 @@ mod tests {
     use super::*;
 
     fn config(sources: Option<&str>) -> Config {
-        Config::from_vars(
-            sources
-                .map(|s| ("WEBHOOK_SOURCE_IPS".to_string(), s.to_string()))
-                .into_iter(),
-        )
+        Config::from_vars(sources.map(|s| ("WEBHOOK_SOURCE_IPS".to_string(), s.to_string())))
     }
 
     fn delivery(from: &str) -> Request {
