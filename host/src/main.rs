@@ -105,10 +105,12 @@ struct ServeArgs {
     /// Memory limit per guest instance, in MiB.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(8..=65_536))]
     memory_limit_mib: u64,
-    /// Seconds a guest has to send its response head.
+    /// Seconds from a request's arrival until its response has been sent in
+    /// full (head and body).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout: u64,
-    /// Seconds a guest may keep working after its response head (a sync).
+    /// Seconds a guest may keep working once its response has been sent (a
+    /// sync).
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     background_timeout: u64,
     /// Seconds a guest waits for an outbound response to start, and between

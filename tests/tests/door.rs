@@ -193,6 +193,9 @@ fn saturation_gives_only_200s_and_well_formed_503s() {
                 for _ in 0..25 {
                     let response = http.get(&url).send().unwrap();
                     let status = response.status().as_u16();
+                    if status == 503 {
+                        assert_eq!(response.headers()["retry-after"], "1");
+                    }
                     let body = response.text().unwrap();
                     seen.push((status, body));
                 }

@@ -97,12 +97,19 @@ impl Runtime {
         let permit = match permit {
             Ok(permit) => permit,
             Err(()) => {
-                tracing::warn!("no guest instance free within the request time limit");
-                return error_response(
+                tracing::warn!(
+                    "no guest instance free within the request time limit (--max-instances)"
+                );
+                let mut busy = error_response(
                     503,
                     "SERVICE_UNAVAILABLE",
                     "The service is at capacity; retry shortly",
                 );
+                busy.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from_static("1"),
+                );
+                return busy;
             }
         };
         let guest = self.slot.current();
