@@ -233,6 +233,15 @@ impl Drop for Host {
     }
 }
 
+/// A host serving the probe component in a fresh directory (kept as long
+/// as the returned guard lives).
+pub fn probe_host(name: &str, options: HostOptions) -> (Host, tempfile::TempDir) {
+    let dir = test_dir(name);
+    let host = Host::start(dir.path(), &options.component(crate::components::probe()))
+        .expect("the probe host starts");
+    (host, dir)
+}
+
 /// A fresh directory for one test under the system temporary directory.
 pub fn test_dir(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -7,15 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use calplanebot_tests::components;
-use calplanebot_tests::host::{Host, HostOptions, client, test_dir};
+use calplanebot_tests::host::{Host, HostOptions, client, probe_host, test_dir};
 use calplanebot_tests::webhook_delivery::{SECRET, deliver};
 use calplanebot_tests::world::Setup;
-
-fn probe_host(name: &str, options: HostOptions) -> (Host, tempfile::TempDir) {
-    let dir = test_dir(name);
-    let host = Host::start(dir.path(), &options.component(components::probe())).unwrap();
-    (host, dir)
-}
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).expect("connects");

@@ -8,15 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 
-use calplanebot_tests::components;
-use calplanebot_tests::host::{Host, HostOptions, client, test_dir};
+use calplanebot_tests::host::{Host, HostOptions, client, probe_host};
 use calplanebot_tests::loopback_server;
-
-fn probe_host(name: &str, options: HostOptions) -> (Host, tempfile::TempDir) {
-    let dir = test_dir(name);
-    let host = Host::start(dir.path(), &options.component(components::probe())).unwrap();
-    (host, dir)
-}
 
 fn get(host: &Host, path: &str) -> (u16, String) {
     let response = client().get(host.url(path)).send().unwrap();

@@ -8,13 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use calplanebot_tests::components;
-use calplanebot_tests::host::{Host, HostOptions, client, test_dir};
-
-fn probe_host(name: &str, options: HostOptions) -> (Host, tempfile::TempDir) {
-    let dir = test_dir(name);
-    let host = Host::start(dir.path(), &options.component(components::probe())).unwrap();
-    (host, dir)
-}
+use calplanebot_tests::host::{Host, HostOptions, client, probe_host, test_dir};
 
 #[test]
 fn a_runaway_guest_costs_one_request_and_the_host_keeps_serving() {
@@ -49,21 +43,7 @@ fn a_runaway_guest_costs_one_request_and_the_host_keeps_serving() {
 
 /// A loopback server that counts the connections it accepts and answers 204.
 fn counting_server() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            counter.fetch_add(1, Ordering::SeqCst);
-            let mut buffer = [0u8; 4096];
-            let _ = stream.read(&mut buffer);
-            use std::io::Write;
-            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
-        }
-    });
-    (port, accepted)
+    counting_server_on("127.0.0.1:0").expect("a loopback port")
 }
 
 #[test]
