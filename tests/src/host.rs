@@ -130,15 +130,20 @@ impl Host {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     eprintln!("[host] {line}");
-                    if let Some(address) = line.split("listening on ").nth(1) {
+                    let address = line.split("listening on ").nth(1).map(|address| {
                         let address = address.trim();
-                        let address = address
+                        address
                             .strip_prefix("https://")
                             .or_else(|| address.strip_prefix("http://"))
-                            .unwrap_or(address);
-                        let _ = address_tx.send(address.to_string());
-                    }
+                            .unwrap_or(address)
+                            .to_string()
+                    });
+                    // Recorded before the address is announced, so a test that
+                    // has the address also sees the line that carried it.
                     log.lock().unwrap().push(line);
+                    if let Some(address) = address {
+                        let _ = address_tx.send(address);
+                    }
                 }
             });
         }

@@ -55,7 +55,7 @@ fn concurrent_outbound_requests_per_instance_are_capped() {
         report.contains("too many concurrent outbound requests"),
         "{report}"
     );
-    assert!(host.log_contains("(--max-outbound-requests)"));
+    assert!(host.wait_for_log("(--max-outbound-requests)", Duration::from_secs(5)));
     // The permits came back with the responses.
     let (_, again) = get(&host, &format!("/fetch-many?n=4&url={url}"));
     assert!(again.starts_with("answered=4 refused=0"), "{again}");

@@ -101,7 +101,7 @@ fn swaps_under_concurrent_load_without_a_failed_request() {
     assert_eq!(failures.load(Ordering::Relaxed), 0);
     assert!(seen_a.load(Ordering::Relaxed) > 0);
     assert!(seen_b.load(Ordering::Relaxed) > 0);
-    assert!(host.log_contains("component swapped"));
+    assert!(host.wait_for_log("component swapped", Duration::from_secs(5)));
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn torn_or_invalid_files_are_rejected_and_the_old_version_keeps_serving() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(host.log_contains("imports this host cannot provide"));
+    assert!(host.wait_for_log("imports this host cannot provide", Duration::from_secs(5)));
     assert_eq!(version(&host), "0.1.0+swap-a");
 
     // Completing the write brings the new version in.

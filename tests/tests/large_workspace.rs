@@ -135,7 +135,11 @@ fn costs_what_changed(kind: Kind, items_per_project: usize) {
         .as_u64()
         .expect("the last sync's memory is reported");
     assert!(peak > 0 && peak <= 32 << 20, "{peak}");
-    assert!(world.host().log_contains("peak memory"));
+    assert!(
+        world
+            .host()
+            .wait_for_log("peak memory", Duration::from_secs(5))
+    );
 }
 
 /// A calendar the server cannot list (a 500, say, or an answer too large
