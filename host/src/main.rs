@@ -20,7 +20,9 @@ use clap::{Parser, Subcommand};
 
 use crate::component::{CompiledCache, GuestSlot, Loader};
 use crate::config::ConfigSource;
-use crate::keyvalue::{EmbeddedStore, StoreLimits};
+use crate::keyvalue::{
+    Backend, EmbeddedStore, RedisStore, RedisTimeouts, StoreLimits, StoreLocation,
+};
 use crate::outbound::Allowed;
 use crate::runtime::{HostEnv, Limits, Runtime};
 
@@ -64,10 +66,21 @@ struct ServeArgs {
     /// [default: ./.env if present]. A named file must exist.
     #[arg(long)]
     env_file: Option<PathBuf>,
-    /// Key-value store file. The compiled-code cache is the owner-only
-    /// folder `cache` beside it.
-    #[arg(long, default_value = "data/calplanebot.redb")]
-    store: PathBuf,
+    /// Where the guest's state lives: a file (the embedded store), or
+    /// redis://[user:password@]host:port/db or rediss://… (TLS) for
+    /// replicas sharing one Redis or Valkey. The password may instead come
+    /// from REDIS_PASSWORD in the process environment. The compiled-code
+    /// cache is the owner-only folder `cache` beside the file (`data/cache`
+    /// with Redis).
+    #[arg(long, default_value = "data/calplanebot.redb", value_parser = parse_store)]
+    store: StoreLocation,
+    /// Prefix of every Redis key this deployment uses; deployments sharing
+    /// one Redis database need different prefixes.
+    #[arg(long, default_value = "calplanebot:", value_parser = parse_store_prefix)]
+    store_prefix: String,
+    /// Seconds Redis has to connect, and to answer each command.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    store_timeout: u64,
     /// Extra destination the guest may reach: host (its scheme's default
     /// port), host:port, [IPv6]:port or a URL's origin. Repeatable. The
     /// origins of PLANE_BASE_URL and CALDAV_URL are always allowed.
@@ -139,6 +152,20 @@ struct ServeArgs {
     /// them (below the 10 s most container runtimes give before SIGKILL).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=3600))]
     shutdown_grace: u64,
+}
+
+fn parse_store(value: &str) -> Result<StoreLocation, String> {
+    StoreLocation::parse(value).map_err(|err| err.to_string())
+}
+
+fn parse_store_prefix(value: &str) -> Result<String, String> {
+    if value.is_empty()
+        || value.len() > 64
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("a prefix is 1 to 64 characters, without spaces, e.g. calplanebot:".into());
+    }
+    Ok(value.to_string())
 }
 
 fn parse_net(value: &str) -> Result<ipnet::IpNet, String> {
@@ -279,6 +306,39 @@ fn connection_cap(asked: Option<u32>) -> usize {
     }
 }
 
+async fn open_store(args: &ServeArgs, max_bytes: u64) -> anyhow::Result<Arc<dyn Backend>> {
+    let shown = args.store.display();
+    let backend: Arc<dyn Backend> = match &args.store {
+        StoreLocation::File(path) => Arc::new(
+            EmbeddedStore::open(path, max_bytes)
+                .with_context(|| format!("cannot open the store {shown}"))?,
+        ),
+        StoreLocation::Redis(url) => {
+            let password = std::env::var("REDIS_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty());
+            let timeout = Duration::from_secs(args.store_timeout);
+            let timeouts = RedisTimeouts {
+                connect: timeout,
+                response: timeout,
+            };
+            let store = RedisStore::connect(
+                url,
+                password.as_deref(),
+                &args.store_prefix,
+                max_bytes,
+                timeouts,
+                shown.clone(),
+            )
+            .await
+            .with_context(|| format!("cannot reach the store {shown} (is Redis running there?)"))?;
+            Arc::new(store)
+        }
+    };
+    tracing::info!(store = %shown, "key-value store open");
+    Ok(backend)
+}
+
 async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()> {
     let mut signals = signals::Signals::install()?;
     tokio::spawn(signals::reread_on_hangup(
@@ -307,12 +367,14 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
     let engine = runtime::new_engine(&limits)?;
     runtime::start_epoch_ticker(&engine);
     let linker = runtime::new_linker(&engine)?;
-    let data_dir = args
-        .store
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let data_dir = match &args.store {
+        StoreLocation::File(path) => path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        StoreLocation::Redis(_) => PathBuf::from("data"),
+    };
     let cache = match CompiledCache::open(&data_dir.join("cache"), &engine) {
         Ok(cache) => Some(cache),
         Err(err) => {
@@ -338,11 +400,7 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
         tokio::spawn(component::watch(path, loader.clone(), slot.clone()));
     }
 
-    let backend = Arc::new(
-        EmbeddedStore::open(&args.store, args.max_store_mib * MIB)
-            .with_context(|| format!("cannot open the store {}", args.store.display()))?,
-    );
-    tracing::info!(path = %args.store.display(), "key-value store open");
+    let backend = open_store(&args, args.max_store_mib * MIB).await?;
     let host_env = HostEnv {
         boot_id: random_hex(8)?,
         scheduler_token: random_hex(32)?,

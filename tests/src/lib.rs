@@ -8,5 +8,6 @@ pub mod fake_plane;
 pub mod host;
 pub mod loopback_server;
 pub mod plane_json;
+pub mod redis_server;
 pub mod webhook_delivery;
 pub mod world;

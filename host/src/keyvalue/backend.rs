@@ -1,10 +1,17 @@
-//! What a key-value backend must provide. The embedded store implements it
-//! today; a Redis backend for replicas implements the same trait.
+//! What a key-value backend must provide: the embedded store for one
+//! process, Redis for replicas.
+
+use std::future::Future;
+use std::pin::Pin;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The store cannot be reached now (Redis down, a timeout); the same
+    /// call may succeed later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("value at {key:?} is not a counter")]
     NotACounter { key: String },
     #[error("counter overflow at {key:?}")]
@@ -23,24 +30,36 @@ pub enum Swap {
     Conflict(Option<Vec<u8>>),
 }
 
+/// One page of a key listing. Pages are never empty unless they are the
+/// last; the cursor is the backend's own and means nothing elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<String>,
+    pub cursor: Option<String>,
+}
+
+pub type BackendFuture<T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send>>;
+
 /// Keys in one backend are shared by every instance and every replica using
-/// it. Every method is durable when it returns and atomic with respect to
-/// concurrent callers.
+/// it. Every method is durable when its future resolves and atomic with
+/// respect to concurrent callers, in this process or another.
 pub trait Backend: Send + Sync + 'static {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError>;
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), BackendError>;
-    fn delete(&self, key: &str) -> Result<(), BackendError>;
-    /// Up to `limit` keys after `after`, in order.
-    fn keys_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, BackendError>;
+    fn get(&self, key: String) -> BackendFuture<Option<Vec<u8>>>;
+    fn set(&self, key: String, value: Vec<u8>) -> BackendFuture<()>;
+    fn delete(&self, key: String) -> BackendFuture<()>;
+    /// The page of keys after `cursor` (the start when `None`). A listing
+    /// may return a key twice (Redis `SCAN`), never miss one that existed
+    /// throughout.
+    fn list_keys(&self, cursor: Option<String>) -> BackendFuture<KeyPage>;
     /// Adds `delta` to the decimal counter at `key` (absent = 0).
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, BackendError>;
+    fn increment(&self, key: String, delta: i64) -> BackendFuture<i64>;
     /// Sets `key` to `new` only if its value is still `expected`.
     fn compare_and_swap(
         &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> Result<Swap, BackendError>;
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    ) -> BackendFuture<Swap>;
 }
 
 /// Counters are stored as decimal text, as `wasmtime-wasi-keyvalue` does.

@@ -4,15 +4,25 @@
 //! increment and compare-and-swap atomic across instances.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::backend::{Backend, BackendError, Swap, parse_counter};
+use super::backend::{Backend, BackendError, BackendFuture, KeyPage, Swap, parse_counter};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// Largest page of keys a listing returns.
+const LIST_PAGE: usize = 1000;
 
+/// The backend: redb calls block on disk, so they run on tokio's blocking
+/// pool.
+#[derive(Clone)]
 pub struct EmbeddedStore {
+    db: Arc<Redb>,
+}
+
+struct Redb {
     db: Database,
     /// Most bytes of keys and values the store may hold.
     max_bytes: u64,
@@ -27,6 +37,63 @@ fn storage(err: impl std::fmt::Display) -> BackendError {
 
 impl EmbeddedStore {
     pub fn open(path: &Path, max_bytes: u64) -> Result<Self, BackendError> {
+        Ok(EmbeddedStore {
+            db: Arc::new(Redb::open(path, max_bytes)?),
+        })
+    }
+
+    fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Redb) -> Result<R, BackendError> + Send + 'static,
+    ) -> BackendFuture<R> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&db))
+                .await
+                .map_err(|err| BackendError::Storage(err.to_string()))?
+        })
+    }
+}
+
+impl Backend for EmbeddedStore {
+    fn get(&self, key: String) -> BackendFuture<Option<Vec<u8>>> {
+        self.blocking(move |db| db.get(&key))
+    }
+
+    fn set(&self, key: String, value: Vec<u8>) -> BackendFuture<()> {
+        self.blocking(move |db| db.set(&key, &value))
+    }
+
+    fn delete(&self, key: String) -> BackendFuture<()> {
+        self.blocking(move |db| db.delete(&key))
+    }
+
+    fn list_keys(&self, cursor: Option<String>) -> BackendFuture<KeyPage> {
+        self.blocking(move |db| {
+            let keys = db.keys_after(cursor.as_deref(), LIST_PAGE)?;
+            let cursor = (keys.len() == LIST_PAGE)
+                .then(|| keys.last().cloned())
+                .flatten();
+            Ok(KeyPage { keys, cursor })
+        })
+    }
+
+    fn increment(&self, key: String, delta: i64) -> BackendFuture<i64> {
+        self.blocking(move |db| db.increment(&key, delta))
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    ) -> BackendFuture<Swap> {
+        self.blocking(move |db| db.compare_and_swap(&key, expected.as_deref(), &new))
+    }
+}
+
+impl Redb {
+    fn open(path: &Path, max_bytes: u64) -> Result<Self, BackendError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
@@ -45,7 +112,7 @@ impl EmbeddedStore {
             }
             used
         };
-        Ok(EmbeddedStore {
+        Ok(Redb {
             db,
             max_bytes,
             used: AtomicU64::new(used),
@@ -117,7 +184,7 @@ impl EmbeddedStore {
     }
 }
 
-impl Backend for EmbeddedStore {
+impl Redb {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(TABLE).map_err(storage)?;
@@ -184,13 +251,12 @@ impl Backend for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    fn temp_store(name: &str) -> (EmbeddedStore, std::path::PathBuf) {
+    fn temp_store(name: &str) -> (Redb, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("cpb-kv-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("store.redb");
-        (EmbeddedStore::open(&path, u64::MAX).unwrap(), dir)
+        (Redb::open(&path, u64::MAX).unwrap(), dir)
     }
 
     #[test]
@@ -199,7 +265,7 @@ mod tests {
         store.set("a", b"1").unwrap();
         store.increment("n", 5).unwrap();
         drop(store);
-        let store = EmbeddedStore::open(&dir.join("store.redb"), u64::MAX).unwrap();
+        let store = Redb::open(&dir.join("store.redb"), u64::MAX).unwrap();
         assert_eq!(store.get("a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(store.increment("n", 0).unwrap(), 5);
         store.delete("a").unwrap();
@@ -212,7 +278,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cpb-kv-full-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("store.redb");
-        let store = EmbeddedStore::open(&path, 100).unwrap();
+        let store = Redb::open(&path, 100).unwrap();
         store.set("a", &[0; 60]).unwrap();
         assert!(matches!(
             store.set("b", &[0; 60]),
@@ -225,7 +291,7 @@ mod tests {
         assert_eq!(store.used_bytes(), 0);
         store.set("b", &[0; 60]).unwrap();
         drop(store);
-        let store = EmbeddedStore::open(&path, 100).unwrap();
+        let store = Redb::open(&path, 100).unwrap();
         assert_eq!(store.used_bytes(), 61, "counted again on opening");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -1,12 +1,15 @@
 //! `wasi:keyvalue@0.2.0-draft2` (store and atomics) for the guest, over a
-//! [`Backend`]. Backend calls may block on disk or network, so they run on
-//! tokio's blocking pool.
+//! [`Backend`]: the embedded store or Redis, chosen by [`StoreLocation`].
 
 mod backend;
 mod embedded;
+mod location;
+mod redis;
 
-pub use backend::{Backend, BackendError, Swap};
+pub use backend::{Backend, BackendError, KeyPage, Swap};
 pub use embedded::EmbeddedStore;
+pub use location::StoreLocation;
+pub use redis::{RedisStore, RedisTimeouts};
 
 use std::sync::Arc;
 
@@ -31,8 +34,6 @@ use bindings::wasi::keyvalue0_2_0_draft2::{atomics, store};
 
 /// The one store name this host serves (Spin's default).
 pub const STORE_NAME: &str = "default";
-/// Largest page of keys returned by `list-keys`.
-const LIST_PAGE: usize = 1000;
 
 pub enum StoreError {
     NoSuchStore,
@@ -112,19 +113,14 @@ pub fn add_to_linker<T: Send + 'static>(
 }
 
 impl KeyValue<'_> {
-    /// Runs `f` on the blocking pool. Returns a future that does not borrow
-    /// `self`, so the table stays usable while it runs.
+    /// Starts a backend call. The future does not borrow `self`, so the
+    /// table stays usable while it runs.
     fn run<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn Backend) -> Result<R, BackendError> + Send + 'static,
+        f: impl FnOnce(&dyn Backend) -> backend::BackendFuture<R>,
     ) -> impl Future<Output = Result<R, StoreError>> + Send + 'static {
-        let backend = self.backend.clone();
-        async move {
-            tokio::task::spawn_blocking(move || f(backend.as_ref()))
-                .await
-                .map_err(|err| StoreError::Other(err.to_string()))?
-                .map_err(StoreError::from)
-        }
+        let call = f(self.backend.as_ref());
+        async move { call.await.map_err(StoreError::from) }
     }
 }
 
@@ -150,7 +146,7 @@ impl store::HostBucket for KeyValue<'_> {
         _: Resource<Bucket>,
         key: String,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(move |b| b.get(&key)).await
+        self.run(move |b| b.get(key)).await
     }
 
     async fn set(
@@ -160,15 +156,15 @@ impl store::HostBucket for KeyValue<'_> {
         value: Vec<u8>,
     ) -> Result<(), StoreError> {
         self.limits.check(&key, Some(&value))?;
-        self.run(move |b| b.set(&key, &value)).await
+        self.run(move |b| b.set(key, value)).await
     }
 
     async fn delete(&mut self, _: Resource<Bucket>, key: String) -> Result<(), StoreError> {
-        self.run(move |b| b.delete(&key)).await
+        self.run(move |b| b.delete(key)).await
     }
 
     async fn exists(&mut self, _: Resource<Bucket>, key: String) -> Result<bool, StoreError> {
-        self.run(move |b| b.get(&key).map(|v| v.is_some())).await
+        Ok(self.run(move |b| b.get(key)).await?.is_some())
     }
 
     async fn list_keys(
@@ -176,12 +172,7 @@ impl store::HostBucket for KeyValue<'_> {
         _: Resource<Bucket>,
         cursor: Option<String>,
     ) -> Result<store::KeyResponse, StoreError> {
-        let keys = self
-            .run(move |b| b.keys_after(cursor.as_deref(), LIST_PAGE))
-            .await?;
-        let cursor = (keys.len() == LIST_PAGE)
-            .then(|| keys.last().cloned())
-            .flatten();
+        let KeyPage { keys, cursor } = self.run(move |b| b.list_keys(cursor)).await?;
         Ok(store::KeyResponse { keys, cursor })
     }
 
@@ -199,7 +190,7 @@ impl atomics::Host for KeyValue<'_> {
         delta: i64,
     ) -> Result<i64, StoreError> {
         self.limits.check(&key, None)?;
-        self.run(move |b| b.increment(&key, delta)).await
+        self.run(move |b| b.increment(key, delta)).await
     }
 
     async fn swap(
@@ -215,7 +206,7 @@ impl atomics::Host for KeyValue<'_> {
         }
         let attempt = {
             let key = key.clone();
-            self.run(move |b| b.compare_and_swap(&key, seen.as_deref(), &value))
+            self.run(move |b| b.compare_and_swap(key, seen, value))
                 .await
         };
         Ok(match attempt {
@@ -238,7 +229,7 @@ impl atomics::HostCas for KeyValue<'_> {
     async fn new(&mut self, _: Resource<Bucket>, key: String) -> Result<Resource<Cas>, StoreError> {
         let seen = {
             let key = key.clone();
-            self.run(move |b| b.get(&key)).await?
+            self.run(move |b| b.get(key)).await?
         };
         Ok(self.table.push(Cas { key, seen })?)
     }

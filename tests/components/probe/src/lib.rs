@@ -7,7 +7,10 @@
 //! `/slow-body?ms=` (the head at once, the body after `ms`),
 //! `/drop-response?ms=` (no response, then `ms` of work), `/resources?n=`
 //! (holds `n` host resources), `/fetch-many?url=&n=` (`n` requests open at
-//! once), `/kv/big?bytes=` (stores a value that large), `/scheme`.
+//! once), `/kv/big?bytes=` (stores a value that large), `/scheme`,
+//! `/kv/delete?key=`, `/kv/list` (every key, one per line, through every
+//! page), `/kv/cas?key=&expected=` (body = new value; no `expected` = the key
+//! must be absent; answers `swapped` or 409 with the value now).
 #![cfg(target_arch = "wasm32")]
 
 use std::io::{Read, Write};
@@ -279,6 +282,28 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
                     Err(err) => respond(out, 500, &format!("{err:?}")),
                 }
             }
+            "/kv/delete" => match bucket().delete(&query_param(query, "key").unwrap_or_default()) {
+                Ok(()) => respond(out, 200, "deleted"),
+                Err(err) => respond(out, 500, &format!("{err:?}")),
+            },
+            "/kv/list" => match list_all() {
+                Ok(keys) => respond(out, 200, &keys.join("\n")),
+                Err(err) => respond(out, 500, &format!("{err:?}")),
+            },
+            "/kv/cas" => {
+                let mut value = Vec::new();
+                let body = request.consume();
+                if let Some(mut stream) = body.as_ref().ok().and_then(|b| b.stream().ok()) {
+                    let _ = stream.read_to_end(&mut value);
+                }
+                let key = query_param(query, "key").unwrap_or_default();
+                let expected = query_param(query, "expected");
+                match compare_and_swap(&key, expected.as_deref(), &value) {
+                    Ok(None) => respond(out, 200, "swapped"),
+                    Ok(Some(now)) => respond(out, 409, &now.unwrap_or_else(|| "absent".into())),
+                    Err(err) => respond(out, 500, &err),
+                }
+            }
             "/webhooks/sync" if is_post => {
                 let token = std::env::var("CALPLANEBOT_SCHEDULER_TOKEN").ok();
                 let scheduled = token.is_some() && header("calplanebot-scheduled") == token;
@@ -292,5 +317,41 @@ impl wasip2::exports::http::incoming_handler::Guest for Probe {
             }
             _ => respond(out, 404, "no such probe"),
         }
+    }
+}
+
+fn list_all() -> Result<Vec<String>, store::Error> {
+    let bucket = bucket();
+    let mut keys = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = bucket.list_keys(cursor.as_deref())?;
+        let done = page.keys.is_empty();
+        keys.extend(page.keys);
+        match page.cursor {
+            Some(next) if !done => cursor = Some(next),
+            _ => return Ok(keys),
+        }
+    }
+}
+
+/// `None` when swapped; `Some(value now)` when the value was not `expected`.
+fn compare_and_swap(
+    key: &str,
+    expected: Option<&str>,
+    new: &[u8],
+) -> Result<Option<Option<String>>, String> {
+    let text = |v: Option<Vec<u8>>| v.map(|v| String::from_utf8_lossy(&v).into_owned());
+    let cas = atomics::Cas::new(&bucket(), key).map_err(|e| format!("{e:?}"))?;
+    let seen = text(cas.current().map_err(|e| format!("{e:?}"))?);
+    if seen.as_deref() != expected {
+        return Ok(Some(seen));
+    }
+    match atomics::swap(cas, new) {
+        Ok(()) => Ok(None),
+        Err(atomics::CasError::CasFailed(fresh)) => {
+            Ok(Some(text(fresh.current().map_err(|e| format!("{e:?}"))?)))
+        }
+        Err(atomics::CasError::StoreError(err)) => Err(format!("{err:?}")),
     }
 }
