@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::host::client;
+use crate::host::{Host, client};
 use crate::plane_json::{dumps, sign};
 use crate::world::World;
 
@@ -32,8 +32,17 @@ pub fn post(
     body: &[u8],
     signature: Option<&str>,
 ) -> (u16, Value, reqwest::header::HeaderMap) {
+    post_to(world.host(), body, signature)
+}
+
+/// As [`post`], to one particular host (a replica).
+pub fn post_to(
+    host: &Host,
+    body: &[u8],
+    signature: Option<&str>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
     let mut request = client()
-        .post(world.host().url("/webhooks/plane"))
+        .post(host.url("/webhooks/plane"))
         .header("content-type", "application/json")
         .header("user-agent", "Autopilot")
         .body(body.to_vec());
@@ -54,4 +63,11 @@ pub fn deliver_body(world: &World, body: &[u8]) -> (u16, Value) {
 
 pub fn deliver(world: &World, action: &str, data: Value) -> (u16, Value) {
     deliver_body(world, &ce_body(action, data))
+}
+
+/// As [`deliver`], signed, to one particular host (a replica).
+pub fn deliver_to(host: &Host, action: &str, data: Value) -> (u16, Value) {
+    let body = ce_body(action, data);
+    let (status, json, _) = post_to(host, &body, Some(&sign(SECRET, &body)));
+    (status, json)
 }

@@ -29,11 +29,13 @@ pub enum ErrorCode {
     /// write it (another calendar of the account, an href it did not name).
     CaldavConflict,
     PlaneApiError,
+    /// The state store (the host's, or Redis behind it) cannot be used now.
+    ServiceUnavailable,
     InternalError,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Unauthorized,
@@ -50,6 +52,7 @@ impl ErrorCode {
         ErrorCode::CaldavConnectionError,
         ErrorCode::CaldavConflict,
         ErrorCode::PlaneApiError,
+        ErrorCode::ServiceUnavailable,
         ErrorCode::InternalError,
     ];
 
@@ -71,6 +74,7 @@ impl ErrorCode {
             ErrorCode::CaldavConnectionError => "CALDAV_CONNECTION_ERROR",
             ErrorCode::CaldavConflict => "CALDAV_CONFLICT",
             ErrorCode::PlaneApiError => "PLANE_API_ERROR",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -90,6 +94,7 @@ impl ErrorCode {
             ErrorCode::RateLimitExceeded => 429,
             ErrorCode::SyncInProgress | ErrorCode::CaldavConflict => 409,
             ErrorCode::CaldavConnectionError | ErrorCode::PlaneApiError => 502,
+            ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
         }
     }
@@ -140,9 +145,17 @@ impl ApiError {
     }
 }
 
+/// A request whose store call fails is not acknowledged: 503, so the client
+/// may retry. Whatever it wrote to a calendar first carries its own version
+/// and content hash, so the retry or the next sync adopts it instead of
+/// writing it twice.
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
-        ApiError::new(ErrorCode::InternalError, "The state store failed")
-            .detail("reason", err.to_string())
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "The state store is unavailable; retry shortly",
+        )
+        .detail("reason", err.to_string())
+        .header("retry-after", "5")
     }
 }

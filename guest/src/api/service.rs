@@ -41,11 +41,47 @@ pub fn health(ctx: &Context) -> Result<Response, ApiError> {
 }
 
 pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
+    let (metrics, uptime) = match health_metrics(ctx).and_then(|m| Ok((m, uptime(ctx)?))) {
+        Ok(found) => found,
+        // A monitor must be able to tell "the store is down" from "the
+        // service is down": the answer keeps the health shape.
+        Err(err) => {
+            return Ok(Response::json(
+                503,
+                &json!({
+                    "status": "unhealthy",
+                    "timestamp": rfc3339(ctx.now),
+                    "version": crate::version(),
+                    "store": "unavailable",
+                    "message": err.message,
+                    "details": err.details,
+                }),
+            )
+            .with_header("retry-after", "5".to_string()));
+        }
+    };
+    Ok(Response::json(
+        200,
+        &json!({
+            "status": "healthy",
+            "timestamp": rfc3339(ctx.now),
+            "version": crate::version(),
+            "uptime": uptime,
+            "store": "ok",
+            "metrics": metrics,
+            // Said here as well as once in the log: without a secret,
+            // anyone who can reach the service can post changes.
+            "webhook_signatures": if ctx.config.webhook_secrets().is_empty() { "not verified (PLANE_WEBHOOK_SECRET unset)" } else { "verified" },
+        }),
+    ))
+}
+
+fn health_metrics(ctx: &Context) -> Result<Value, ApiError> {
     let store = ctx.store;
     let counter = |key: &str| -> Result<Value, ApiError> { Ok(json!(store.counter(key)?)) };
     let last = status::last_sync(store)?;
     let sync_status = status::state(store, last.as_ref(), ctx.now)?;
-    let metrics = json!({
+    Ok(json!({
         "projects_synced": status::projects_synced(store)?,
         "events_created": counter(metric_keys::EVENTS_CREATED)?,
         "events_updated": counter(metric_keys::EVENTS_UPDATED)?,
@@ -56,20 +92,7 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
         "sync_status": sync_status,
         "caldav_connection": status::reachability(store, true)?,
         "plane_api_connection": status::reachability(store, false)?,
-    });
-    Ok(Response::json(
-        200,
-        &json!({
-            "status": "healthy",
-            "timestamp": rfc3339(ctx.now),
-            "version": crate::version(),
-            "uptime": uptime(ctx)?,
-            "metrics": metrics,
-            // Said here as well as once in the log: without a secret,
-            // anyone who can reach the service can post changes.
-            "webhook_signatures": if ctx.config.webhook_secrets().is_empty() { "not verified (PLANE_WEBHOOK_SECRET unset)" } else { "verified" },
-        }),
-    ))
+    }))
 }
 
 #[cfg(test)]
@@ -108,5 +131,39 @@ mod tests {
         assert_eq!(metrics["events_created"], 0);
         assert!(metrics["last_sync"].is_null());
         assert_eq!(body["status"], "healthy");
+    }
+
+    /// Invariant: with the store down, `/api/v1/health` answers 503 in the
+    /// health shape (status "unhealthy", store "unavailable") and `/health`
+    /// (liveness) stays 200; with the store back it is healthy again.
+    #[test]
+    fn detailed_health_reports_an_unavailable_store() {
+        use crate::api::{Context, handle};
+        use crate::http::Request;
+        let store = crate::store::memory::MemoryStore::default();
+        let config = crate::config::Config::default();
+        let http = crate::api::tests::no_network();
+        let ctx = Context {
+            store: &store,
+            config: &config,
+            now: crate::time::now(),
+            http: &http,
+        };
+        store.set_unavailable(true);
+        let response = handle(&ctx, &Request::new("GET", "/api/v1/health")).response;
+        assert_eq!(response.status, 503);
+        let body = json_body(&response);
+        assert_eq!(body["status"], "unhealthy");
+        assert_eq!(body["store"], "unavailable");
+        assert_eq!(
+            handle(&ctx, &Request::new("GET", "/health"))
+                .response
+                .status,
+            200
+        );
+        store.set_unavailable(false);
+        let response = handle(&ctx, &Request::new("GET", "/api/v1/health")).response;
+        assert_eq!(response.status, 200);
+        assert_eq!(json_body(&response)["store"], "ok");
     }
 }

@@ -6,7 +6,7 @@ use super::auth::{is_scheduled, require_token};
 use super::rate_limit::{self, Limit};
 use super::{ApiError, Context, Deferred, ErrorCode, Reply};
 use crate::http::{Request, Response};
-use crate::sync::{lease, queue, status};
+use crate::sync::{lease, queue, schedule, status};
 use crate::time::rfc3339;
 
 /// Takes the sync lease now, so a second trigger gets 409; the sync itself
@@ -25,6 +25,22 @@ pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
         };
         Some(rate_limit::enforce(ctx, request, limit)?)
     };
+    if scheduled {
+        let interval = chrono::Duration::seconds(ctx.config.sync_interval_seconds() as i64);
+        if !schedule::claim(ctx.store, ctx.now, interval)? {
+            return Ok(Reply {
+                response: Response::json(
+                    200,
+                    &json!({
+                        "status": "skipped",
+                        "message": "This interval's scheduled sync was started by another replica",
+                        "timestamp": rfc3339(ctx.now),
+                    }),
+                ),
+                deferred: None,
+            });
+        }
+    }
     let sync_id = uuid::Uuid::new_v4().to_string();
     if !lease::acquire(ctx.store, &sync_id, ctx.now, ctx.config.lease_ttl())? {
         let running = lease::active(ctx.store, ctx.now)?.map(|l| l.holder);

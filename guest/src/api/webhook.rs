@@ -313,6 +313,28 @@ mod tests {
         assert_eq!(json["queue_length"], 1, "the same item is queued once");
     }
 
+    /// Invariant: a webhook that cannot be queued (the store is down) is
+    /// refused with 503 in the error format, never acknowledged; once the
+    /// store is back, the same delivery is queued.
+    #[test]
+    fn a_webhook_the_store_cannot_take_is_refused_not_acknowledged() {
+        let store = MemoryStore::default();
+        let offline = ScriptedHttp::new(|_, _| Err(NetError::Connection("refused".into())));
+        let body = br#"{"event": "issue", "action": "updated", "data": {"id": "i1", "project": "p1", "name": "x", "state": null, "target_date": "2026-01-01"}}"#;
+        store.set_unavailable(true);
+        let (status, json) = post(&store, &offline, "application/json", body);
+        assert_eq!(status, 503, "{json}");
+        assert_eq!(json["error_code"], "SERVICE_UNAVAILABLE");
+        assert_eq!(json["status"], "error");
+        store.set_unavailable(false);
+        assert!(
+            store.keys().iter().all(|k| !k.starts_with("queue")),
+            "nothing half-written"
+        );
+        let (status, json) = post(&store, &offline, "application/json", body);
+        assert_eq!(status, 202, "{json}");
+    }
+
     #[test]
     fn hostile_bodies_get_the_documented_errors() {
         let store = MemoryStore::default();

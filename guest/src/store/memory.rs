@@ -1,6 +1,6 @@
 //! An in-process store, for native tests.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use super::{KeyValue, StoreError};
@@ -9,6 +9,8 @@ use super::{KeyValue, StoreError};
 pub struct MemoryStore {
     data: RefCell<BTreeMap<String, Vec<u8>>>,
     counters: RefCell<BTreeMap<String, i64>>,
+    /// While set, every call fails as a store that cannot be reached does.
+    unavailable: Cell<bool>,
 }
 
 impl MemoryStore {
@@ -16,10 +18,23 @@ impl MemoryStore {
     pub fn keys(&self) -> Vec<String> {
         self.data.borrow().keys().cloned().collect()
     }
+
+    /// Makes every later call fail (`true`) or succeed again (`false`).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.set(unavailable);
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.unavailable.get() {
+            return Err(StoreError::Other("the store is unavailable: test".into()));
+        }
+        Ok(())
+    }
 }
 
 impl KeyValue for MemoryStore {
     fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.check()?;
         let mut keys = self.keys();
         keys.extend(self.counters.borrow().keys().cloned());
         keys.sort();
@@ -28,10 +43,12 @@ impl KeyValue for MemoryStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check()?;
         Ok(self.data.borrow().get(key).cloned())
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.check()?;
         self.data
             .borrow_mut()
             .insert(key.to_string(), value.to_vec());
@@ -39,6 +56,7 @@ impl KeyValue for MemoryStore {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check()?;
         self.data.borrow_mut().remove(key);
         self.counters.borrow_mut().remove(key);
         Ok(())
@@ -50,6 +68,7 @@ impl KeyValue for MemoryStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError> {
+        self.check()?;
         let mut data = self.data.borrow_mut();
         if data.get(key).map(Vec::as_slice) != expected {
             return Ok(false);
@@ -59,6 +78,7 @@ impl KeyValue for MemoryStore {
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.check()?;
         let mut counters = self.counters.borrow_mut();
         let value = counters.entry(key.to_string()).or_insert(0);
         *value = value

@@ -12,6 +12,7 @@ mod project;
 pub mod queue;
 mod records;
 mod run;
+pub mod schedule;
 pub mod status;
 
 pub use executor::Applied;

@@ -61,9 +61,13 @@ impl KeyValue for WasiStore {
             keys.extend(page.keys);
             match page.cursor {
                 Some(next) if !done => cursor = Some(next),
-                _ => return Ok(keys),
+                _ => break,
             }
         }
+        // A Redis listing (SCAN) may name a key twice.
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
