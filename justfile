@@ -10,7 +10,7 @@ guest:
 
 # Build the guest for `wasmtime serve -S keyvalue` (wasi:keyvalue@0.2.0-draft).
 guest-wasmtime:
-    cargo build -p calplanebot-guest --target wasm32-wasip2 --release --features keyvalue-draft --target-dir target/guest-keyvalue-draft
+    cargo build -p calplanebot-guest --target wasm32-wasip2 --release --features wasmtime-serve --target-dir target/guest-keyvalue-draft
     @echo target/guest-keyvalue-draft/wasm32-wasip2/release/calplanebot_guest.wasm
 
 # Serve a guest built from this tree and swap it in on every `just guest`.

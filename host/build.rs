@@ -1,5 +1,7 @@
 //! Compiles the guest (`../guest`) to a component and embeds it, so that
-//! `cargo run -- serve` needs no path and no separate build step.
+//! `cargo run -- serve` needs no path and no separate build step; and the
+//! `wasmtime-serve` build, which the host's tests link against each host's
+//! world.
 
 #[path = "build/component_build.rs"]
 mod component_build;
@@ -27,7 +29,22 @@ fn main() -> anyhow::Result<()> {
     }
     .run()
     .map_err(anyhow::Error::msg)?;
-    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("calplanebot_guest.wasm");
-    std::fs::copy(&component, &out)?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::copy(&component, out.join("calplanebot_guest.wasm"))?;
+    // Its own target folder: a different feature set in the same one would
+    // rebuild the guest twice on every change.
+    let wasmtime_serve = ComponentBuild {
+        manifest: &root.join("Cargo.toml"),
+        package: "calplanebot-guest",
+        features: &["wasmtime-serve"],
+        env: &[],
+        target_dir: &component_target_dir("guest-wasmtime-serve"),
+    }
+    .run()
+    .map_err(anyhow::Error::msg)?;
+    std::fs::copy(
+        &wasmtime_serve,
+        out.join("calplanebot_guest_wasmtime_serve.wasm"),
+    )?;
     Ok(())
 }

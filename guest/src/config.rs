@@ -1,4 +1,5 @@
-//! The guest's configuration, read from its environment.
+//! The guest's configuration: its environment and, winning over it, the
+//! host's configuration store (see `crate::wasi`).
 //!
 //! The host passes only documented keys (see the README); names are those of
 //! the original CalPlaneBot so an existing `.env` keeps working.
@@ -77,10 +78,6 @@ impl Config {
         Config {
             vars: vars.into_iter().collect(),
         }
-    }
-
-    pub fn from_env() -> Self {
-        Self::from_vars(std::env::vars())
     }
 
     /// A set, non-blank value.

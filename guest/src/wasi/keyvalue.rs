@@ -2,27 +2,7 @@
 
 use crate::store::{KeyValue, StoreError};
 
-#[cfg(not(feature = "keyvalue-draft"))]
-mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "calplanebot:service/keyvalue-draft2",
-        generate_all,
-    });
-    pub use self::wasi::keyvalue0_2_0_draft2::{atomics, store};
-}
-
-#[cfg(feature = "keyvalue-draft")]
-mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "calplanebot:service/keyvalue-draft",
-        generate_all,
-    });
-    pub use self::wasi::keyvalue0_2_0_draft::{atomics, store};
-}
-
-use bindings::{atomics, store};
+use super::bindings::{atomics, store};
 
 pub struct WasiStore {
     bucket: store::Bucket,
@@ -52,9 +32,9 @@ impl KeyValue for WasiStore {
         let mut keys = Vec::new();
         let mut cursor = None;
         loop {
-            #[cfg(not(feature = "keyvalue-draft"))]
+            #[cfg(not(feature = "wasmtime-serve"))]
             let page = self.bucket.list_keys(cursor.as_deref());
-            #[cfg(feature = "keyvalue-draft")]
+            #[cfg(feature = "wasmtime-serve")]
             let page = self.bucket.list_keys(cursor);
             let page = page.map_err(convert)?;
             let done = page.keys.is_empty();
@@ -82,7 +62,7 @@ impl KeyValue for WasiStore {
         self.bucket.delete(key).map_err(convert)
     }
 
-    #[cfg(not(feature = "keyvalue-draft"))]
+    #[cfg(not(feature = "wasmtime-serve"))]
     fn compare_and_swap(
         &self,
         key: &str,
@@ -103,7 +83,7 @@ impl KeyValue for WasiStore {
     /// `@0.2.0-draft` has no compare-and-swap: this is get-then-set, atomic
     /// only where the host serialises requests (`wasmtime serve` keeps the
     /// store per request anyway, so nothing is shared there).
-    #[cfg(feature = "keyvalue-draft")]
+    #[cfg(feature = "wasmtime-serve")]
     fn compare_and_swap(
         &self,
         key: &str,
@@ -116,13 +96,13 @@ impl KeyValue for WasiStore {
         self.set(key, new).map(|()| true)
     }
 
-    #[cfg(not(feature = "keyvalue-draft"))]
+    #[cfg(not(feature = "wasmtime-serve"))]
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.bucket, key, delta).map_err(convert)
     }
 
     /// `@0.2.0-draft` counts in `u64`: counters there cannot go down.
-    #[cfg(feature = "keyvalue-draft")]
+    #[cfg(feature = "wasmtime-serve")]
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         let delta = u64::try_from(delta)
             .map_err(|_| StoreError::Other("this keyvalue version cannot decrement".into()))?;

@@ -1,6 +1,8 @@
 //! The WebAssembly binding: exports `wasi:http/incoming-handler` and adapts
 //! WASI's request, response, key-value and outbound HTTP to the crate's own.
 
+mod bindings;
+mod config_store;
 mod keyvalue;
 mod outbound;
 mod server;
@@ -34,7 +36,8 @@ impl wasip2::exports::http::incoming_handler::Guest for Component {
         response_out: wasip2::http::types::ResponseOutparam,
     ) {
         let now = crate::time::now();
-        let config = Config::from_env();
+        // The configuration store's values win over the environment's.
+        let config = Config::from_vars(std::env::vars().chain(config_store::variables()));
         let store = match keyvalue::WasiStore::open() {
             Ok(store) => store,
             Err(err) => {

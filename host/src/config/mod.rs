@@ -2,6 +2,7 @@
 //! and an env file, validated, and re-read when the file changes.
 
 mod env_file;
+pub mod guest_store;
 mod keys;
 
 pub use keys::KEYS;

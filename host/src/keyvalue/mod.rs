@@ -2,6 +2,7 @@
 //! [`Backend`]: the embedded store or Redis, chosen by [`StoreLocation`].
 
 mod backend;
+mod draft;
 mod embedded;
 mod location;
 mod redis;
@@ -21,11 +22,11 @@ mod bindings {
         world: "calplanebot:service/keyvalue-draft2",
         imports: { default: async | trappable },
         with: {
-            "wasi:keyvalue/store.bucket": crate::keyvalue::Bucket,
-            "wasi:keyvalue/atomics.cas": crate::keyvalue::Cas,
+            "wasi:keyvalue/store@0.2.0-draft2.bucket": crate::keyvalue::Bucket,
+            "wasi:keyvalue/atomics@0.2.0-draft2.cas": crate::keyvalue::Cas,
         },
         trappable_error_type: {
-            "wasi:keyvalue/store.error" => crate::keyvalue::StoreError,
+            "wasi:keyvalue/store@0.2.0-draft2.error" => crate::keyvalue::StoreError,
         },
     });
 }
@@ -103,7 +104,18 @@ impl HasData for HasKeyValue {
     type Data<'a> = KeyValue<'a>;
 }
 
+/// Links both versions a guest may import: draft2 (Spin's) and draft
+/// (`wasmtime serve`'s).
 pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    view: fn(&mut T) -> KeyValue<'_>,
+) -> wasmtime::Result<()> {
+    add_draft2_to_linker(linker, view)?;
+    add_draft_to_linker(linker, view)
+}
+
+/// `wasi:keyvalue@0.2.0-draft2` alone.
+pub fn add_draft2_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     view: fn(&mut T) -> KeyValue<'_>,
 ) -> wasmtime::Result<()> {
@@ -111,6 +123,9 @@ pub fn add_to_linker<T: Send + 'static>(
     atomics::add_to_linker::<_, HasKeyValue>(linker, view)?;
     Ok(())
 }
+
+/// `wasi:keyvalue@0.2.0-draft` alone.
+pub use draft::add_to_linker as add_draft_to_linker;
 
 impl KeyValue<'_> {
     /// Starts a backend call. The future does not borrow `self`, so the
@@ -126,7 +141,8 @@ impl KeyValue<'_> {
 
 impl store::Host for KeyValue<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, StoreError> {
-        if identifier != STORE_NAME {
+        // `""` is the only name wasmCloud and `wasmtime serve` accept.
+        if identifier != STORE_NAME && !identifier.is_empty() {
             return Err(StoreError::NoSuchStore);
         }
         Ok(self.table.push(Bucket)?)

@@ -98,5 +98,6 @@ pub fn new_linker(engine: &Engine) -> anyhow::Result<Arc<Linker<GuestState>>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     keyvalue::add_to_linker(&mut linker, GuestState::keyvalue)?;
+    crate::config::guest_store::add_to_linker(&mut linker, GuestState::config)?;
     Ok(Arc::new(linker))
 }

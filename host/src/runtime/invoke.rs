@@ -248,6 +248,7 @@ impl Runtime {
             store_limits: self.limits.store,
             limiter: InstanceLimiter::new(self.limits.memory_bytes),
             clock,
+            settings: settings.clone(),
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);

@@ -2,6 +2,8 @@
 //! store state, and the invocation of one request.
 
 mod engine;
+#[cfg(test)]
+mod host_worlds;
 mod invoke;
 mod limits;
 mod run_clock;

@@ -8,6 +8,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::limits::InstanceLimiter;
 use super::run_clock::RunClock;
+use crate::config::Settings;
+use crate::config::guest_store::GuestConfig;
 use crate::keyvalue::{Backend, KeyValue, StoreLimits};
 use crate::outbound::OutboundPolicy;
 
@@ -20,6 +22,7 @@ pub struct GuestState {
     pub(super) store_limits: StoreLimits,
     pub(super) limiter: InstanceLimiter,
     pub(super) clock: Arc<RunClock>,
+    pub(super) settings: Arc<Settings>,
 }
 
 impl GuestState {
@@ -28,6 +31,12 @@ impl GuestState {
             backend: &self.backend,
             limits: self.store_limits,
             table: &mut self.table,
+        }
+    }
+
+    pub fn config(&mut self) -> GuestConfig<'_> {
+        GuestConfig {
+            settings: &self.settings,
         }
     }
 }
