@@ -31,9 +31,9 @@ wait_for http://127.0.0.1:8872/
 measure calplanebot http://127.0.0.1:8871/health
 measure hyper-native http://127.0.0.1:8872/
 if command -v wasmtime >/dev/null; then
-  cargo build --release -p calplanebot-guest --target wasm32-wasip2 --features keyvalue-draft --target-dir target/bench-guest-draft
+  cargo build --release -p calplanebot-guest --target wasm32-wasip2 --features wasmtime-serve --target-dir target/bench-guest-wasmtime-serve
   wasmtime serve -Scli -Skeyvalue --addr 127.0.0.1:8873 \
-    target/bench-guest-draft/wasm32-wasip2/release/calplanebot_guest.wasm 2>/dev/null &
+    target/bench-guest-wasmtime-serve/wasm32-wasip2/release/calplanebot_guest.wasm 2>/dev/null &
   wait_for http://127.0.0.1:8873/health
   measure wasmtime-serve http://127.0.0.1:8873/health
 else

@@ -3,6 +3,7 @@
 mod auth;
 mod docs;
 mod error;
+mod guarantees;
 mod rate_limit;
 mod service;
 mod sync;

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::guarantees::Guarantees;
 use super::{ApiError, Context};
 use crate::http::Response;
 use crate::sync::status;
@@ -41,7 +42,9 @@ pub fn health(ctx: &Context) -> Result<Response, ApiError> {
 }
 
 pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
-    let (metrics, uptime) = match health_metrics(ctx).and_then(|m| Ok((m, uptime(ctx)?))) {
+    let found = health_metrics(ctx)
+        .and_then(|metrics| Ok((metrics, uptime(ctx)?, ctx.store.durability()?)));
+    let (metrics, uptime, durability) = match found {
         Ok(found) => found,
         // A monitor must be able to tell "the store is down" from "the
         // service is down": the answer keeps the health shape.
@@ -60,20 +63,23 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
             .with_header("retry-after", "5".to_string()));
         }
     };
-    Ok(Response::json(
-        200,
-        &json!({
-            "status": "healthy",
-            "timestamp": rfc3339(ctx.now),
-            "version": crate::version(),
-            "uptime": uptime,
-            "store": "ok",
-            "metrics": metrics,
-            // Said here as well as once in the log: without a secret,
-            // anyone who can reach the service can post changes.
-            "webhook_signatures": if ctx.config.webhook_secrets().is_empty() { "not verified (PLANE_WEBHOOK_SECRET unset)" } else { "verified" },
-        }),
-    ))
+    let mut body = json!({
+        "status": "healthy",
+        "timestamp": rfc3339(ctx.now),
+        "version": crate::version(),
+        "uptime": uptime,
+        "store": "ok",
+        "metrics": metrics,
+        // Said here as well as once in the log: without a secret,
+        // anyone who can reach the service can post changes.
+        "webhook_signatures": if ctx.config.webhook_secrets().is_empty() { "not verified (PLANE_WEBHOOK_SECRET unset)" } else { "verified" },
+    });
+    if let Value::Object(fields) = &mut body {
+        for (name, value) in Guarantees::from(durability).fields(durability) {
+            fields.insert(name.to_string(), value);
+        }
+    }
+    Ok(Response::json(200, &body))
 }
 
 fn health_metrics(ctx: &Context) -> Result<Value, ApiError> {
@@ -131,6 +137,42 @@ mod tests {
         assert_eq!(metrics["events_created"], 0);
         assert!(metrics["last_sync"].is_null());
         assert_eq!(body["status"], "healthy");
+        assert_eq!(body["guarantees_off"], serde_json::json!([]));
+        assert_eq!(body["guarantees"]["cross_instance_lease"], true);
+        assert!(body.get("guarantees_note").is_none());
+    }
+
+    /// Invariant: on a store that forgets between requests the detailed
+    /// health says which promises are off, in fields a monitor can read,
+    /// and stays `healthy` (the service itself works).
+    #[test]
+    fn detailed_health_says_which_guarantees_a_forgetful_store_turns_off() {
+        use crate::api::{Context, handle};
+        use crate::http::Request;
+        let store = crate::store::memory::MemoryStore::default();
+        store.set_forgetful(true);
+        let config = crate::config::Config::default();
+        let http = crate::api::tests::no_network();
+        let ctx = Context {
+            store: &store,
+            config: &config,
+            now: crate::time::now(),
+            http: &http,
+        };
+        let reply = handle(&ctx, &Request::new("GET", "/api/v1/health"));
+        let body = json_body(&reply.response);
+        assert_eq!(reply.response.status, 200);
+        assert_eq!(body["status"], "healthy");
+        assert_eq!(
+            body["guarantees_off"],
+            serde_json::json!([
+                "durable_queue",
+                "cross_instance_lease",
+                "rate_limit_counters",
+                "metrics_across_requests"
+            ])
+        );
+        assert!(body["guarantees_note"].as_str().unwrap().contains("POST /webhooks/sync"));
     }
 
     /// Invariant: with the store down, `/api/v1/health` answers 503 in the

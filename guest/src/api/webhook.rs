@@ -176,11 +176,19 @@ fn apply_item(
             },
         )?;
         println!("WARN Webhook for {id} queued: {reason}");
+        // Where the queue does not outlive the request, the change is not
+        // lost either (the next full sync reads it from Plane), but the
+        // answer must not promise a queue.
+        let message = if ctx.store.durability()?.persists {
+            "The change is queued and will be applied by the next sync"
+        } else {
+            "This host keeps no queue: the next full sync applies the change from Plane"
+        };
         Ok(Response::json(
             202,
             &json!({
                 "status": "queued",
-                "message": "The change is queued and will be applied by the next sync",
+                "message": message,
                 "issue_id": id,
                 "action": change.as_str(),
                 "queue_length": length,
@@ -198,6 +206,7 @@ fn apply_item(
     match sync::apply_change(&env, change, id, project_id, data) {
         Ok(applied) => Ok(processed(id, change, applied)),
         Err(ItemError::Unreachable(reason)) => queue_it(&reason),
+        Err(ItemError::LeftToFullSync(reason)) => queue_it(reason),
         Err(err) => Err(item_error(err)),
     }
 }
@@ -228,7 +237,7 @@ fn apply_project(
     match sync::apply_project(&env, id, data) {
         Ok(_) => Ok(acknowledged("Project calendar updated")),
         // The next full sync creates or renames every project's calendar.
-        Err(ItemError::Unreachable(_)) => Ok(Response::json(
+        Err(ItemError::Unreachable(_) | ItemError::LeftToFullSync(_)) => Ok(Response::json(
             202,
             &json!({"status": "queued", "message": "The next sync will update the project's calendar", "project_id": id, "action": change.as_str()}),
         )),
@@ -251,6 +260,7 @@ fn item_error(err: ItemError) -> ApiError {
         .detail("reason", "missing"),
         ItemError::Store(err) => err.into(),
         ItemError::Unreachable(reason) => ApiError::new(ErrorCode::CaldavConnectionError, reason),
+        ItemError::LeftToFullSync(reason) => ApiError::new(ErrorCode::InternalError, reason),
     }
 }
 

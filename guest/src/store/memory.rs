@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use super::{KeyValue, StoreError};
+use super::{Durability, KeyValue, StoreError};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -11,6 +11,9 @@ pub struct MemoryStore {
     counters: RefCell<BTreeMap<String, i64>>,
     /// While set, every call fails as a store that cannot be reached does.
     unavailable: Cell<bool>,
+    /// While set, the store answers [`KeyValue::durability`] as a store
+    /// that forgets everything at every open does (`wasmtime serve`).
+    forgets: Cell<bool>,
 }
 
 impl MemoryStore {
@@ -22,6 +25,11 @@ impl MemoryStore {
     /// Makes every later call fail (`true`) or succeed again (`false`).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.set(unavailable);
+    }
+
+    /// Makes the store report that nothing persists (`true`).
+    pub fn set_forgetful(&self, forgets: bool) {
+        self.forgets.set(forgets);
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -75,6 +83,14 @@ impl KeyValue for MemoryStore {
         }
         data.insert(key.to_string(), new.to_vec());
         Ok(true)
+    }
+
+    fn durability(&self) -> Result<Durability, StoreError> {
+        self.check()?;
+        Ok(Durability {
+            persists: !self.forgets.get(),
+            atomic_compare_and_swap: true,
+        })
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {

@@ -16,6 +16,18 @@ pub enum StoreError {
     Other(String),
 }
 
+/// What a store keeps, as found by asking it ([`KeyValue::durability`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durability {
+    /// A value written is still there when the store is opened again. Not
+    /// so under `wasmtime serve`, whose in-memory store starts again from
+    /// its preset data at every `open` (wasmtime issue 11187).
+    pub persists: bool,
+    /// Compare-and-swap is one atomic step in the store, so instances that
+    /// share it can hold a lease. `wasi:keyvalue@0.2.0-draft` has none.
+    pub atomic_compare_and_swap: bool,
+}
+
 /// The operations the guest needs. Counters are changed only through
 /// [`KeyValue::increment`], which is atomic across instances; a get-then-set
 /// from parallel instances would lose updates.
@@ -37,6 +49,10 @@ pub trait KeyValue {
 
     /// Every key in the store, in no particular order.
     fn list_keys(&self) -> Result<Vec<String>, StoreError>;
+
+    /// What this store keeps: a fresh value written, the store opened
+    /// again, the value read back. Costs a write and a read.
+    fn durability(&self) -> Result<Durability, StoreError>;
 
     /// Reads a counter. Counters are read through `increment(key, 0)` because
     /// hosts differ in how they encode them (decimal text, little-endian…).

@@ -32,6 +32,10 @@ pub enum ItemError {
     Plane(PlaneError),
     #[error("{0}")]
     CalDav(CalDavError),
+    /// Left to the next full sync, which asks Plane for every item: a
+    /// removal at no known version where no record guards it.
+    #[error("{0}")]
+    LeftToFullSync(&'static str),
     #[error("{0} is required for this change")]
     Missing(&'static str),
     #[error(transparent)]
@@ -168,9 +172,13 @@ pub fn apply_change(
     // The event was removed for an item Plane no longer had: a delivery
     // from before that must not bring it back, so Plane is asked.
     let gone_before = record.as_ref().is_some_and(EventRecord::is_deletion);
+    // Where records do not outlive the request there is no tombstone to
+    // stop a late delivery from bringing back a removed or older state:
+    // Plane, asked now, says what the item is.
+    let forgetful = !env.store.durability()?.persists;
     let given = WorkItem::from_json(data)
         .ok()
-        .filter(|_| !removal && !gone_before && is_complete(data))
+        .filter(|_| !removal && !gone_before && !forgetful && is_complete(data))
         .map(|item| WorkItem {
             updated_at: version,
             ..item
@@ -371,6 +379,15 @@ fn remove(
     project_id: Option<&str>,
     version: Option<DateTime<Utc>>,
 ) -> Result<Applied, ItemError> {
+    // A removal at no known version deletes whatever version is there;
+    // only the record (written by whoever wrote since) tells it from a
+    // newer state. Without records the full sync, which lists Plane
+    // afresh, removes it instead.
+    if version.is_none() && !env.store.durability()?.persists {
+        return Err(ItemError::LeftToFullSync(
+            "a removal at no known version, on a store that keeps no records",
+        ));
+    }
     let record = records::event(env.store, uid)?;
     let mapped = match project_id {
         Some(id) => calendars::mapped(env.store, id)?
@@ -400,6 +417,26 @@ fn remove(
         event: None,
         version,
         fresh: false,
+    };
+    // Where the store forgets between requests it maps no calendar: the
+    // calendars are looked up again (the project's, or for a removal that
+    // names no project, every calendar of the home the service uses).
+    let candidates = if candidates.is_empty() && !env.store.durability()?.persists {
+        match project_id {
+            Some(id) => vec![calendar(env, clients, &project(env, clients, id)?)?],
+            None => {
+                let home = home(env, clients)?;
+                clients
+                    .caldav
+                    .calendars(&home)?
+                    .into_iter()
+                    .filter(|c| c.display_name.as_deref().is_some_and(|n| n.starts_with("Plane:")))
+                    .map(|c| c.url)
+                    .collect()
+            }
+        }
+    } else {
+        candidates
     };
     let mut result = Applied::Unchanged;
     if candidates.is_empty() {

@@ -1,12 +1,19 @@
 //! [`KeyValue`] over `wasi:keyvalue`, in the version chosen at build time.
 
-use crate::store::{KeyValue, StoreError};
+use crate::store::{Durability, KeyValue, StoreError};
 
 use super::bindings::{atomics, store};
 
 pub struct WasiStore {
     bucket: store::Bucket,
+    #[cfg(feature = "wasmtime-serve")]
+    durability: std::cell::OnceCell<Durability>,
 }
+
+#[cfg(feature = "wasmtime-serve")]
+/// Where [`KeyValue::durability`] writes its probes, one key per probe so
+/// that two health checks at once do not read each other's.
+const DURABILITY_PROBE: &str = "store:durability-probe:";
 
 impl WasiStore {
     /// Opens store `"default"` (Spin's and calplanebot's host's name), falling
@@ -15,7 +22,11 @@ impl WasiStore {
         let bucket = store::open("default")
             .or_else(|_| store::open(""))
             .map_err(convert)?;
-        Ok(WasiStore { bucket })
+        Ok(WasiStore {
+            bucket,
+            #[cfg(feature = "wasmtime-serve")]
+            durability: std::cell::OnceCell::new(),
+        })
     }
 }
 
@@ -94,6 +105,35 @@ impl KeyValue for WasiStore {
             return Ok(false);
         }
         self.set(key, new).map(|()| true)
+    }
+
+    /// The hosts of the default build (calplanebot's, Spin) keep what is
+    /// written and swap atomically: nothing to ask.
+    #[cfg(not(feature = "wasmtime-serve"))]
+    fn durability(&self) -> Result<Durability, StoreError> {
+        Ok(Durability {
+            persists: true,
+            atomic_compare_and_swap: true,
+        })
+    }
+
+    /// `wasmtime serve` forgets at every `open`, wasmCloud's provider does
+    /// not: a probe written, the store opened again, read back; asked once
+    /// per request.
+    #[cfg(feature = "wasmtime-serve")]
+    fn durability(&self) -> Result<Durability, StoreError> {
+        if let Some(known) = self.durability.get() {
+            return Ok(*known);
+        }
+        let key = format!("{DURABILITY_PROBE}{}", uuid::Uuid::new_v4());
+        self.set(&key, b"1")?;
+        let persists = WasiStore::open()?.get(&key)?.is_some();
+        self.delete(&key)?;
+        let durability = Durability {
+            persists,
+            atomic_compare_and_swap: false,
+        };
+        Ok(*self.durability.get_or_init(|| durability))
     }
 
     #[cfg(not(feature = "wasmtime-serve"))]

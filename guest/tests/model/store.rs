@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use calplanebot_guest::store::{KeyValue, StoreError};
+use calplanebot_guest::store::{Durability, KeyValue, StoreError};
 
 use super::scheduler::Scheduler;
 
@@ -13,6 +13,8 @@ pub struct ModelStore {
     data: Mutex<BTreeMap<String, Vec<u8>>>,
     counters: Mutex<BTreeMap<String, i64>>,
     scheduler: Arc<Scheduler>,
+    /// Reports that nothing persists (a store opened afresh per request).
+    forgets: bool,
 }
 
 impl ModelStore {
@@ -21,6 +23,16 @@ impl ModelStore {
             data: Mutex::default(),
             counters: Mutex::default(),
             scheduler,
+            forgets: false,
+        }
+    }
+
+    /// A store for one request on a host that keeps nothing between
+    /// requests (`wasmtime serve`): empty, and saying so.
+    pub fn forgetful(scheduler: Arc<Scheduler>) -> Self {
+        ModelStore {
+            forgets: true,
+            ..ModelStore::new(scheduler)
         }
     }
 }
@@ -57,6 +69,13 @@ impl KeyValue for ModelStore {
         self.data.lock().unwrap().remove(key);
         self.counters.lock().unwrap().remove(key);
         Ok(())
+    }
+
+    fn durability(&self) -> Result<Durability, StoreError> {
+        Ok(Durability {
+            persists: !self.forgets,
+            atomic_compare_and_swap: true,
+        })
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
