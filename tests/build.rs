@@ -1,6 +1,7 @@
 //! Builds the components the end-to-end tests serve: two builds of the real
-//! guest that differ only in their version label (for hot swap), and the
-//! probe component (for sandbox and capability tests).
+//! guest that differ only in their version label (for hot swap), its
+//! `wasmtime-serve` build (for `wasmtime serve`), and the probe component
+//! (for sandbox and capability tests).
 
 #[path = "../host/build/component_build.rs"]
 mod component_build;
@@ -36,6 +37,17 @@ fn main() -> Result<(), String> {
         std::fs::copy(&built, out.join(format!("guest-{label}.wasm")))
             .map_err(|e| e.to_string())?;
     }
+    // The host's build script builds the same in the same folder: cached.
+    let wasmtime_serve = ComponentBuild {
+        manifest: &manifest,
+        package: "calplanebot-guest",
+        features: &["wasmtime-serve"],
+        env: &[],
+        target_dir: &component_target_dir("guest-wasmtime-serve"),
+    }
+    .run()?;
+    std::fs::copy(&wasmtime_serve, out.join("guest-wasmtime-serve.wasm"))
+        .map_err(|e| e.to_string())?;
     let probe = ComponentBuild {
         manifest: &manifest,
         package: "calplanebot-probe",

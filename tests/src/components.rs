@@ -20,3 +20,9 @@ pub fn guest_b() -> PathBuf {
 pub fn probe() -> PathBuf {
     built("probe.wasm")
 }
+
+/// The real guest built for `wasmtime serve` and wasmCloud
+/// (`--features wasmtime-serve`).
+pub fn guest_wasmtime_serve() -> PathBuf {
+    built("guest-wasmtime-serve.wasm")
+}

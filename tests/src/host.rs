@@ -121,23 +121,80 @@ impl Host {
                 });
             }
         }
+        Self::spawn(command, dir)
+    }
+
+    /// Starts `wasmtime serve` on `component` in `dir`, listening on a free
+    /// port, with `options.env` as the guest's environment (`--env`) and
+    /// `config` as its `wasi:config` variables (`-S config-var`). Its
+    /// keyvalue store is wasmtime's in-memory one, forgotten at every open.
+    pub fn start_wasmtime_serve(
+        dir: &Path,
+        component: &Path,
+        options: &HostOptions,
+        config: &[(String, String)],
+    ) -> anyhow::Result<Host> {
+        std::fs::create_dir_all(dir)?;
+        let wasmtime = crate::wasmtime_cli::binary().context("wasmtime 48 is not installed")?;
+        let mut command = Command::new(wasmtime);
+        command
+            .args(["serve", "-Scli", "-Skeyvalue", "-Sconfig"])
+            .args(["--addr", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            // Guest stdout (its log) goes to wasmtime's stdout.
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.args(["--env", "LOG_LEVEL=DEBUG"]);
+        for (key, value) in &options.env {
+            command.arg("--env").arg(format!("{key}={value}"));
+        }
+        for (key, value) in config {
+            command.arg(format!("-Sconfig-var={key}={value}"));
+        }
+        command.args(&options.args).arg(component);
+        Self::spawn(command, dir)
+    }
+
+    /// Runs `command`, logs its stdout and stderr, and waits for the line
+    /// that announces its address (`listening on …`, or wasmtime's
+    /// `Serving HTTP on …`).
+    fn spawn(mut command: Command, dir: &Path) -> anyhow::Result<Host> {
         let mut child = command.spawn().context("starting the host")?;
-        let stderr = child.stderr.take().context("host stderr")?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let (address_tx, address_rx) = std::sync::mpsc::channel();
-        {
+        let streams: Vec<Box<dyn std::io::Read + Send>> = [
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for stream in streams {
             let log = log.clone();
+            let address_tx = address_tx.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     eprintln!("[host] {line}");
-                    let address = line.split("listening on ").nth(1).map(|address| {
-                        let address = address.trim();
-                        address
-                            .strip_prefix("https://")
-                            .or_else(|| address.strip_prefix("http://"))
-                            .unwrap_or(address)
-                            .to_string()
-                    });
+                    let address = ["listening on ", "Serving HTTP on "]
+                        .iter()
+                        .find_map(|marker| line.split(marker).nth(1))
+                        .map(|address| {
+                            let address = address.trim().trim_end_matches('/');
+                            address
+                                .strip_prefix("https://")
+                                .or_else(|| address.strip_prefix("http://"))
+                                .unwrap_or(address)
+                                .to_string()
+                        });
                     // Recorded before the address is announced, so a test that
                     // has the address also sees the line that carried it.
                     log.lock().unwrap().push(line);

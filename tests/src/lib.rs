@@ -9,5 +9,6 @@ pub mod host;
 pub mod loopback_server;
 pub mod plane_json;
 pub mod redis_server;
+pub mod wasmtime_cli;
 pub mod webhook_delivery;
 pub mod world;

@@ -22,7 +22,50 @@ pub struct World {
     pub proxy: CountingProxy,
     pub host: Option<Host>,
     pub options: HostOptions,
+    pub server: Server,
     pub dir: tempfile::TempDir,
+}
+
+/// What serves the guest.
+#[derive(Clone, Default)]
+pub enum Server {
+    /// The `calplanebot` host with its built-in guest.
+    #[default]
+    Bundled,
+    /// `wasmtime serve` with the guest's `wasmtime-serve` build; `config`
+    /// moves these variables from the environment to `wasi:config`.
+    WasmtimeServe { config: Vec<String> },
+}
+
+impl Server {
+    fn launch(&self, dir: &std::path::Path, options: &HostOptions) -> anyhow::Result<Host> {
+        match self {
+            Server::Bundled => Host::start(dir, options),
+            Server::WasmtimeServe { config } => {
+                let (moved, kept): (Vec<_>, Vec<_>) = options
+                    .env
+                    .iter()
+                    .cloned()
+                    .partition(|(k, _)| config.contains(k));
+                let options = HostOptions {
+                    env: kept,
+                    ..options.clone()
+                };
+                // wasi:config names are lower case by convention; the guest
+                // reads them case-insensitively.
+                let moved: Vec<_> = moved
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect();
+                Host::start_wasmtime_serve(
+                    dir,
+                    &crate::components::guest_wasmtime_serve(),
+                    &options,
+                    &moved,
+                )
+            }
+        }
+    }
 }
 
 /// How to start a [`World`] beyond the defaults.
@@ -40,6 +83,7 @@ pub struct Setup {
     pub caldav_path: String,
     /// The host's file-descriptor limit ([`HostOptions::nofile`]).
     pub nofile: Option<u64>,
+    pub server: Server,
 }
 
 impl Default for Setup {
@@ -52,6 +96,7 @@ impl Default for Setup {
             workspace: fake_plane::WORKSPACE.to_string(),
             caldav_path: "/".to_string(),
             nofile: None,
+            server: Server::Bundled,
         }
     }
 }
@@ -84,6 +129,11 @@ impl Setup {
 
     pub fn nofile(mut self, limit: u64) -> Self {
         self.nofile = Some(limit);
+        self
+    }
+
+    pub fn server(mut self, server: Server) -> Self {
+        self.server = server;
         self
     }
 
@@ -140,13 +190,17 @@ impl World {
         }
         options.nofile = setup.nofile;
         let dir = test_dir("sync");
-        let host = Host::start(dir.path(), &options).expect("host starts");
+        let host = setup
+            .server
+            .launch(dir.path(), &options)
+            .expect("host starts");
         World {
             plane,
             caldav,
             proxy,
             host: Some(host),
             options,
+            server: setup.server,
             dir,
         }
     }
@@ -164,7 +218,11 @@ impl World {
 
     pub fn restart_host(&mut self) {
         self.host = None;
-        self.host = Some(Host::start(self.dir.path(), &self.options).expect("host restarts"));
+        self.host = Some(
+            self.server
+                .launch(self.dir.path(), &self.options)
+                .expect("host restarts"),
+        );
     }
 
     /// Restarts the host on an empty store: a lost disk, or a new replica.
@@ -174,7 +232,11 @@ impl World {
         if data.exists() {
             std::fs::remove_dir_all(&data).expect("the store removed");
         }
-        self.host = Some(Host::start(self.dir.path(), &self.options).expect("host restarts"));
+        self.host = Some(
+            self.server
+                .launch(self.dir.path(), &self.options)
+                .expect("host restarts"),
+        );
     }
 
     pub fn get_json(&self, path: &str) -> Value {

@@ -172,7 +172,12 @@ mod tests {
                 "metrics_across_requests"
             ])
         );
-        assert!(body["guarantees_note"].as_str().unwrap().contains("POST /webhooks/sync"));
+        assert!(
+            body["guarantees_note"]
+                .as_str()
+                .unwrap()
+                .contains("POST /webhooks/sync")
+        );
     }
 
     /// Invariant: with the store down, `/api/v1/health` answers 503 in the

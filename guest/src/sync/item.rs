@@ -430,7 +430,11 @@ fn remove(
                     .caldav
                     .calendars(&home)?
                     .into_iter()
-                    .filter(|c| c.display_name.as_deref().is_some_and(|n| n.starts_with("Plane:")))
+                    .filter(|c| {
+                        c.display_name
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with("Plane:"))
+                    })
                     .map(|c| c.url)
                     .collect()
             }
