@@ -72,7 +72,7 @@ struct ServeArgs {
     /// from REDIS_PASSWORD in the process environment. The compiled-code
     /// cache is the owner-only folder `cache` beside the file (`data/cache`
     /// with Redis).
-    #[arg(long, default_value = "data/calplanebot.redb", value_parser = parse_store)]
+    #[arg(long, default_value = "data/calplanebot.redb", value_parser = StoreParser)]
     store: StoreLocation,
     /// Prefix of every Redis key this deployment uses; deployments sharing
     /// one Redis database need different prefixes.
@@ -154,8 +154,32 @@ struct ServeArgs {
     shutdown_grace: u64,
 }
 
-fn parse_store(value: &str) -> Result<StoreLocation, String> {
-    StoreLocation::parse(value).map_err(|err| err.to_string())
+/// Parses `--store` without clap's usual `invalid value '…'` line, which
+/// would print a password in the URL: the message shows the redacted form.
+#[derive(Clone)]
+struct StoreParser;
+
+impl clap::builder::TypedValueParser for StoreParser {
+    type Value = StoreLocation;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StoreLocation, clap::Error> {
+        let refuse = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("--store is not valid UTF-8".into()))?;
+        StoreLocation::parse(text).map_err(|err| refuse(err.to_string()))
+    }
 }
 
 fn parse_store_prefix(value: &str) -> Result<String, String> {

@@ -25,9 +25,12 @@ pub struct Guarantees {
 impl From<Durability> for Guarantees {
     fn from(durability: Durability) -> Self {
         let persists = durability.persists;
+        // The queue's index and the event records are compare-and-swapped:
+        // a get-then-set between concurrent instances loses a slot.
+        let shared_safely = persists && durability.atomic_compare_and_swap;
         Guarantees {
-            durable_queue: persists,
-            cross_instance_lease: persists && durability.atomic_compare_and_swap,
+            durable_queue: shared_safely,
+            cross_instance_lease: shared_safely,
             rate_limit_counters: persists,
             metrics_across_requests: persists,
         }
@@ -74,7 +77,8 @@ impl Guarantees {
         } else if !durability.atomic_compare_and_swap {
             Some(
                 "This store has no atomic compare-and-swap (wasi:keyvalue@0.2.0-draft): run one \
-                 instance, or two syncs may overlap",
+                 instance at a time (--max-instances 1 on calplanebot's host), or two syncs may \
+                 overlap and concurrent webhooks may lose a queued change",
             )
         } else {
             None
@@ -101,7 +105,10 @@ mod tests {
                     atomic_compare_and_swap,
                 };
                 let guarantees = Guarantees::from(durability);
-                assert_eq!(guarantees.durable_queue, persists);
+                assert_eq!(
+                    guarantees.durable_queue,
+                    persists && atomic_compare_and_swap
+                );
                 assert_eq!(guarantees.rate_limit_counters, persists);
                 assert_eq!(guarantees.metrics_across_requests, persists);
                 assert_eq!(

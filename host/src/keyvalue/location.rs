@@ -30,6 +30,16 @@ impl StoreLocation {
     /// so a typo never becomes a folder named `redis:` beside the process.
     pub fn parse(value: &str) -> Result<Self, LocationError> {
         let Some((scheme, _)) = value.split_once("://") else {
+            // `redis:/host` or `redis:host` is a URL mistyped, not a path.
+            let mistyped = value.split_once(':').is_some_and(|(scheme, _)| {
+                matches!(scheme.to_ascii_lowercase().as_str(), "redis" | "rediss")
+            });
+            if mistyped {
+                return Err(LocationError::BadUrl {
+                    shown: redact(value),
+                    reason: "a Redis URL starts with redis:// or rediss://".into(),
+                });
+            }
             return Ok(StoreLocation::File(PathBuf::from(value)));
         };
         let shown = redact(value);
@@ -61,20 +71,24 @@ impl StoreLocation {
 }
 
 /// `scheme://user:secret@host/…` → `scheme://user:<password>@host/…`; the
-/// value may not parse as a URL, so this works on the text.
+/// value may not parse as a URL, so this works on the text. The userinfo
+/// ends at the last `@` (a password typed raw may hold `/`, `?` or `#`);
+/// a value with `@` but no `://` is hidden whole.
 fn redact(value: &str) -> String {
     let Some((scheme, rest)) = value.split_once("://") else {
-        return value.to_string();
+        return if value.contains('@') {
+            "<a value with credentials>".to_string()
+        } else {
+            value.to_string()
+        };
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    match rest.rsplit_once('@') {
         Some((userinfo, host)) => {
             let userinfo = match userinfo.split_once(':') {
                 Some((user, _)) => format!("{user}:<password>"),
                 None => "<credentials>".to_string(),
             };
-            format!("{scheme}://{userinfo}@{host}{tail}")
+            format!("{scheme}://{userinfo}@{host}")
         }
         None => value.to_string(),
     }
@@ -136,5 +150,41 @@ mod tests {
         assert!(!location.display().contains("hunter2"));
         let location = StoreLocation::parse("redis://cache:6379/2").unwrap();
         assert_eq!(location.display(), "redis://cache:6379/2");
+    }
+
+    /// Invariant: whatever the value, no error names a password: not one
+    /// with `/`, `?` or `#` typed raw, not a mistyped scheme.
+    #[test]
+    fn no_error_shows_a_password_however_it_is_typed() {
+        for value in [
+            "redis://:ab/cd@cache/zero",
+            "redis://u:p?w#d@cache:6379/x",
+            "redis://:hunter2@/0",
+            "redsi://:hunter2@cache:6379/0",
+            "redis:/:hunter2@cache:6379/0",
+            "rediss::hunter2@cache",
+        ] {
+            let err = StoreLocation::parse(value).expect_err(value).to_string();
+            for secret in ["hunter2", "ab/cd", "p?w#d"] {
+                assert!(!err.contains(secret), "{value}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_mistyped_redis_url_is_not_taken_for_a_path() {
+        for value in ["redis:/cache:6379/0", "REDIS:cache:6379", "rediss:cache"] {
+            assert!(
+                matches!(
+                    StoreLocation::parse(value),
+                    Err(LocationError::BadUrl { .. })
+                ),
+                "{value}"
+            );
+        }
+        assert!(matches!(
+            StoreLocation::parse("data/redis:backup.redb"),
+            Ok(StoreLocation::File(_))
+        ));
     }
 }

@@ -41,9 +41,24 @@ pub enum StoreError {
     Other(String),
 }
 
+/// What the guest is told: the guest may repeat it to any caller, so where
+/// the backend's detail names the store's address it stays in the host's
+/// log.
 impl From<BackendError> for StoreError {
     fn from(err: BackendError) -> Self {
-        StoreError::Other(err.to_string())
+        match &err {
+            BackendError::Unavailable(detail) => {
+                tracing::warn!(%detail, "the key-value store is unavailable");
+                StoreError::Other("the store is unavailable".into())
+            }
+            BackendError::Storage(detail) => {
+                tracing::error!(%detail, "the key-value store failed");
+                StoreError::Other("storage failure".into())
+            }
+            BackendError::NotACounter { .. }
+            | BackendError::Overflow { .. }
+            | BackendError::Full { .. } => StoreError::Other(err.to_string()),
+        }
     }
 }
 

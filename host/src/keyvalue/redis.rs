@@ -74,8 +74,10 @@ return 1
 "#;
 
 /// `INCRBY`, with the size counter kept; `ARGV[1]` the delta, `ARGV[2]` the
-/// guest key's length. Returns the counter as text: Lua numbers are
-/// doubles and would round counters past 2^53.
+/// guest key's length, `ARGV[3]` the size limit (a new counter must fit:
+/// per-client rate-limit counters would otherwise grow a flooded store
+/// without bound). Returns the counter as text: Lua numbers are doubles and
+/// would round counters past 2^53.
 const INCREMENT: &str = r#"
 local key_len = tonumber(ARGV[2])
 local old = 0
@@ -83,6 +85,11 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   old = key_len + redis.call('STRLEN', KEYS[1])
 elseif ARGV[1] == '0' then
   return '0'
+else
+  local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if used + key_len + string.len(ARGV[1]) > tonumber(ARGV[3]) then
+    return redis.error_reply('FULL the store is full')
+  end
 end
 redis.call('INCRBY', KEYS[1], ARGV[1])
 local value = redis.call('GET', KEYS[1])
@@ -289,7 +296,11 @@ impl Backend for RedisStore {
     }
 
     fn increment(&self, key: String, delta: i64) -> BackendFuture<i64> {
-        let args = vec![delta.to_string().into(), key.len().to_string().into()];
+        let args = vec![
+            delta.to_string().into(),
+            key.len().to_string().into(),
+            self.max_bytes.to_string().into(),
+        ];
         let call = self.script::<String>(INCREMENT, &key, args);
         Box::pin(async move {
             let text = call.await?;
