@@ -184,16 +184,21 @@ pub(crate) mod tests {
 
     pub fn call(method: &str, path: &str) -> (Response, MemoryStore) {
         let store = MemoryStore::default();
+        let response = call_on(&store, method, path);
+        (response, store)
+    }
+
+    /// As [`call`], on a store the test prepared (and may change between calls).
+    pub fn call_on(store: &MemoryStore, method: &str, path: &str) -> Response {
         let config = Config::default();
         let http = no_network();
         let ctx = Context {
-            store: &store,
+            store,
             config: &config,
             now: crate::time::now(),
             http: &http,
         };
-        let reply = handle(&ctx, &Request::new(method, path));
-        (reply.response, store)
+        handle(&ctx, &Request::new(method, path)).response
     }
 
     pub fn json_body(response: &Response) -> serde_json::Value {

@@ -103,7 +103,7 @@ fn health_metrics(ctx: &Context) -> Result<Value, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::api::tests::{call, json_body};
+    use crate::api::tests::{call, call_on, json_body};
 
     #[test]
     fn info_has_the_reference_shape() {
@@ -147,21 +147,11 @@ mod tests {
     /// and stays `healthy` (the service itself works).
     #[test]
     fn detailed_health_says_which_guarantees_a_forgetful_store_turns_off() {
-        use crate::api::{Context, handle};
-        use crate::http::Request;
         let store = crate::store::memory::MemoryStore::default();
         store.set_forgetful(true);
-        let config = crate::config::Config::default();
-        let http = crate::api::tests::no_network();
-        let ctx = Context {
-            store: &store,
-            config: &config,
-            now: crate::time::now(),
-            http: &http,
-        };
-        let reply = handle(&ctx, &Request::new("GET", "/api/v1/health"));
-        let body = json_body(&reply.response);
-        assert_eq!(reply.response.status, 200);
+        let response = call_on(&store, "GET", "/api/v1/health");
+        let body = json_body(&response);
+        assert_eq!(response.status, 200);
         assert_eq!(body["status"], "healthy");
         assert_eq!(
             body["guarantees_off"],
@@ -185,31 +175,16 @@ mod tests {
     /// (liveness) stays 200; with the store back it is healthy again.
     #[test]
     fn detailed_health_reports_an_unavailable_store() {
-        use crate::api::{Context, handle};
-        use crate::http::Request;
         let store = crate::store::memory::MemoryStore::default();
-        let config = crate::config::Config::default();
-        let http = crate::api::tests::no_network();
-        let ctx = Context {
-            store: &store,
-            config: &config,
-            now: crate::time::now(),
-            http: &http,
-        };
         store.set_unavailable(true);
-        let response = handle(&ctx, &Request::new("GET", "/api/v1/health")).response;
+        let response = call_on(&store, "GET", "/api/v1/health");
         assert_eq!(response.status, 503);
         let body = json_body(&response);
         assert_eq!(body["status"], "unhealthy");
         assert_eq!(body["store"], "unavailable");
-        assert_eq!(
-            handle(&ctx, &Request::new("GET", "/health"))
-                .response
-                .status,
-            200
-        );
+        assert_eq!(call_on(&store, "GET", "/health").status, 200);
         store.set_unavailable(false);
-        let response = handle(&ctx, &Request::new("GET", "/api/v1/health")).response;
+        let response = call_on(&store, "GET", "/api/v1/health");
         assert_eq!(response.status, 200);
         assert_eq!(json_body(&response)["store"], "ok");
     }

@@ -22,8 +22,11 @@ pub fn display_name(project: &Project) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    format!("Plane: {name}").trim_end().to_string()
+    format!("{NAME_PREFIX} {name}").trim_end().to_string()
 }
+
+/// How every name [`display_name`] gives begins.
+pub const NAME_PREFIX: &str = "Plane:";
 
 /// The calendar mapped to a project, if any (for the webhook path).
 pub fn mapped(store: &dyn KeyValue, project_id: &str) -> Result<Option<String>, StoreError> {

@@ -383,7 +383,8 @@ fn remove(
     // only the record (written by whoever wrote since) tells it from a
     // newer state. Without records the full sync, which lists Plane
     // afresh, removes it instead.
-    if version.is_none() && !env.store.durability()?.persists {
+    let forgetful = !env.store.durability()?.persists;
+    if version.is_none() && forgetful {
         return Err(ItemError::LeftToFullSync(
             "a removal at no known version, on a store that keeps no records",
         ));
@@ -421,7 +422,7 @@ fn remove(
     // Where the store forgets between requests it maps no calendar: the
     // calendars are looked up again (the project's, or for a removal that
     // names no project, every calendar of the home the service uses).
-    let candidates = if candidates.is_empty() && !env.store.durability()?.persists {
+    let candidates = if candidates.is_empty() && forgetful {
         match project_id {
             Some(id) => vec![calendar(env, clients, &project(env, clients, id)?)?],
             None => {
@@ -433,7 +434,7 @@ fn remove(
                     .filter(|c| {
                         c.display_name
                             .as_deref()
-                            .is_some_and(|n| n.starts_with("Plane:"))
+                            .is_some_and(|n| n.starts_with(calendars::NAME_PREFIX))
                     })
                     .map(|c| c.url)
                     .collect()

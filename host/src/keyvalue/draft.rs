@@ -5,7 +5,7 @@
 
 use wasmtime::component::Resource;
 
-use super::{KeyPage, KeyValue, STORE_NAME, StoreError};
+use super::{KeyPage, KeyValue, StoreError};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -46,10 +46,7 @@ pub fn add_to_linker<T: Send + 'static>(
 
 impl store::Host for KeyValue<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<DraftBucket>, StoreError> {
-        // `""` is the only name `wasmtime serve` and wasmCloud accept.
-        if identifier != STORE_NAME && !identifier.is_empty() {
-            return Err(StoreError::NoSuchStore);
-        }
+        Self::check_store_name(&identifier)?;
         Ok(self.table.push(DraftBucket::default())?)
     }
 
@@ -76,8 +73,7 @@ impl store::HostBucket for KeyValue<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), StoreError> {
-        self.limits.check(&key, Some(&value))?;
-        self.run(|b| b.set(key, value)).await
+        self.checked_set(key, value)?.await
     }
 
     async fn delete(&mut self, _: Resource<DraftBucket>, key: String) -> Result<(), StoreError> {
@@ -132,10 +128,9 @@ impl atomics::Host for KeyValue<'_> {
         key: String,
         delta: u64,
     ) -> Result<u64, StoreError> {
-        self.limits.check(&key, None)?;
         let delta = i64::try_from(delta)
             .map_err(|_| StoreError::Other(format!("increment of {delta} is too large")))?;
-        let value = self.run(|b| b.increment(key, delta)).await?;
+        let value = self.checked_increment(key, delta)?.await?;
         u64::try_from(value)
             .map_err(|_| StoreError::Other(format!("counter is negative ({value})")))
     }

@@ -142,6 +142,7 @@ pub fn add_draft2_to_linker<T: Send + 'static>(
 /// `wasi:keyvalue@0.2.0-draft` alone.
 pub use draft::add_to_linker as add_draft_to_linker;
 
+/// What both WIT versions do alike; their bindings only adapt the types.
 impl KeyValue<'_> {
     /// Starts a backend call. The future does not borrow `self`, so the
     /// table stays usable while it runs.
@@ -152,14 +153,40 @@ impl KeyValue<'_> {
         let call = f(self.backend.as_ref());
         async move { call.await.map_err(StoreError::from) }
     }
+
+    /// The store names a guest may open: `default` (Spin's and this host's),
+    /// or `""`, the only one `wasmtime serve` and wasmCloud accept.
+    fn check_store_name(identifier: &str) -> Result<(), StoreError> {
+        if identifier != STORE_NAME && !identifier.is_empty() {
+            return Err(StoreError::NoSuchStore);
+        }
+        Ok(())
+    }
+
+    /// A write, refused before it starts when it breaks the limits.
+    fn checked_set(
+        &self,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<impl Future<Output = Result<(), StoreError>> + Send + 'static, StoreError> {
+        self.limits.check(&key, Some(&value))?;
+        Ok(self.run(move |b| b.set(key, value)))
+    }
+
+    /// An increment, refused before it starts when the key breaks the limits.
+    fn checked_increment(
+        &self,
+        key: String,
+        delta: i64,
+    ) -> Result<impl Future<Output = Result<i64, StoreError>> + Send + 'static, StoreError> {
+        self.limits.check(&key, None)?;
+        Ok(self.run(move |b| b.increment(key, delta)))
+    }
 }
 
 impl store::Host for KeyValue<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, StoreError> {
-        // `""` is the only name wasmCloud and `wasmtime serve` accept.
-        if identifier != STORE_NAME && !identifier.is_empty() {
-            return Err(StoreError::NoSuchStore);
-        }
+        Self::check_store_name(&identifier)?;
         Ok(self.table.push(Bucket)?)
     }
 
@@ -186,8 +213,7 @@ impl store::HostBucket for KeyValue<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), StoreError> {
-        self.limits.check(&key, Some(&value))?;
-        self.run(move |b| b.set(key, value)).await
+        self.checked_set(key, value)?.await
     }
 
     async fn delete(&mut self, _: Resource<Bucket>, key: String) -> Result<(), StoreError> {
@@ -220,8 +246,7 @@ impl atomics::Host for KeyValue<'_> {
         key: String,
         delta: i64,
     ) -> Result<i64, StoreError> {
-        self.limits.check(&key, None)?;
-        self.run(move |b| b.increment(key, delta)).await
+        self.checked_increment(key, delta)?.await
     }
 
     async fn swap(
