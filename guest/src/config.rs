@@ -217,7 +217,7 @@ impl Config {
             web_url: self
                 .get("PLANE_WEB_URL")
                 .map(|u| u.trim_end_matches('/').to_string())
-                .unwrap_or_else(|| base_url.clone()),
+                .unwrap_or_else(|| web_url_for(&base_url)),
             plane: PlaneSettings {
                 base_url,
                 token,
@@ -288,9 +288,49 @@ impl Config {
     }
 }
 
+/// Plane's web app, for links, when `PLANE_WEB_URL` is unset: Plane Cloud
+/// serves its API at `api.plane.so` and the app at `app.plane.so`; a
+/// self-hosted Plane serves both from one origin, the API under `/api`.
+pub fn web_url_for(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let base = base
+        .strip_suffix("/api/v1")
+        .or_else(|| base.strip_suffix("/api"))
+        .unwrap_or(base);
+    match base.split_once("://") {
+        Some((scheme, rest)) if rest.eq_ignore_ascii_case("api.plane.so") => {
+            format!("{scheme}://app.plane.so")
+        }
+        _ => base.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_web_url_defaults_to_the_web_app_not_the_api() {
+        assert_eq!(web_url_for("https://api.plane.so"), "https://app.plane.so");
+        assert_eq!(web_url_for("https://api.plane.so/"), "https://app.plane.so");
+        assert_eq!(
+            web_url_for("https://plane.example.com/api/v1/"),
+            "https://plane.example.com"
+        );
+        assert_eq!(
+            web_url_for("https://plane.example.com/api"),
+            "https://plane.example.com"
+        );
+        assert_eq!(web_url_for("http://10.0.0.5:8080"), "http://10.0.0.5:8080");
+        let set = config(&[
+            ("PLANE_BASE_URL", "https://api.plane.so"),
+            ("PLANE_WEB_URL", "https://plane.internal/"),
+            ("PLANE_API_TOKEN", "t"),
+            ("PLANE_WORKSPACE_SLUG", "ws"),
+            ("CALDAV_URL", "http://dav/"),
+        ]);
+        assert_eq!(set.sync().unwrap().web_url, "https://plane.internal");
+    }
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         Config::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))

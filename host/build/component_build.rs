@@ -53,6 +53,7 @@ pub fn component_target_dir(name: &str) -> PathBuf {
 impl ComponentBuild<'_> {
     /// Runs the build and returns the path of the component.
     pub fn run(&self) -> Result<PathBuf, String> {
+        ensure_wasm_target()?;
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = Command::new(cargo);
         command
@@ -85,8 +86,7 @@ impl ComponentBuild<'_> {
             .map_err(|err| format!("cannot run cargo: {err}"))?;
         if !status.success() {
             return Err(format!(
-                "building {} for wasm32-wasip2 failed ({status}); is the target installed? \
-                 `rustup target add wasm32-wasip2`",
+                "building {} for {TARGET} failed ({status}); the compiler's messages above say why",
                 self.package
             ));
         }
@@ -98,6 +98,44 @@ impl ComponentBuild<'_> {
             return Err(format!("{} was not produced", artifact.display()));
         }
         Ok(artifact)
+    }
+}
+
+const TARGET: &str = "wasm32-wasip2";
+
+/// Installs the wasm target through rustup when the toolchain lacks it: a
+/// rustup that already has the pinned toolchain does not add targets that
+/// `rust-toolchain.toml` lists, and the build would otherwise fail with
+/// "can't find crate for `core`".
+fn ensure_wasm_target() -> Result<(), String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        // Cannot tell: let the build itself say what is missing.
+        return Ok(());
+    };
+    if sysroot.join("lib/rustlib").join(TARGET).exists() {
+        return Ok(());
+    }
+    let manual =
+        format!("the Rust target {TARGET} is not installed: run `rustup target add {TARGET}`");
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", TARGET]);
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    println!(
+        "cargo:warning=installing the Rust target {TARGET} through rustup (`rustup target add {TARGET}`)"
+    );
+    match rustup.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("{manual} (rustup target add exited with {status})")),
+        Err(_) => Err(manual),
     }
 }
 

@@ -80,9 +80,14 @@ fn every_endpoint_answers_in_its_documented_shape() {
 
     let wrong = http.post(host.url("/health")).send().unwrap();
     assert_eq!(wrong.status(), 405);
-    assert_eq!(wrong.headers()["allow"], "GET");
+    assert_eq!(wrong.headers()["allow"], "GET, HEAD");
     let wrong: Value = wrong.json().unwrap();
     assert_eq!(wrong["error_code"], "METHOD_NOT_ALLOWED");
+
+    // Load balancers probe with HEAD.
+    let probe = http.head(host.url("/health")).send().unwrap();
+    assert_eq!(probe.status(), 200);
+    assert!(probe.bytes().unwrap().is_empty());
 }
 
 #[test]

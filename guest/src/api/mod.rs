@@ -133,9 +133,15 @@ pub fn sweep_rate_limits(store: &dyn KeyValue, now: DateTime<Utc>) {
 }
 
 pub fn handle(ctx: &Context, request: &Request) -> Reply {
-    route(request)
+    let mut reply = route(request)
         .and_then(|handler| handler(ctx, request))
-        .unwrap_or_else(|err| err.into_response(ctx.now).into())
+        .unwrap_or_else(|err| err.into_response(ctx.now).into());
+    // RFC 9110 §9.3.2: HEAD answers as GET would, without the content (load
+    // balancers probe `/health` this way).
+    if request.method == "HEAD" {
+        reply.response.body.clear();
+    }
+    reply
 }
 
 fn route(request: &Request) -> Result<Handler, ApiError> {
@@ -147,10 +153,17 @@ fn route(request: &Request) -> Result<Handler, ApiError> {
                 .detail("path", path),
         );
     }
-    match on_path.iter().find(|r| r.method == request.method) {
+    let method = match request.method.as_str() {
+        "HEAD" => "GET",
+        other => other,
+    };
+    match on_path.iter().find(|r| r.method == method) {
         Some(route) => Ok(route.handler),
         None => {
-            let allowed: Vec<&str> = on_path.iter().map(|r| r.method).collect();
+            let mut allowed: Vec<&str> = on_path.iter().map(|r| r.method).collect();
+            if allowed.contains(&"GET") {
+                allowed.push("HEAD");
+            }
             Err(ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{} is not allowed on {path}", request.method),
@@ -221,10 +234,18 @@ pub(crate) mod tests {
     fn wrong_method_is_405_with_allow() {
         let (response, _) = call("DELETE", "/health");
         assert_eq!(response.status, 405);
-        assert_eq!(response.header("allow"), Some("GET"));
+        assert_eq!(response.header("allow"), Some("GET, HEAD"));
         let body = json_body(&response);
         assert_eq!(body["error_code"], "METHOD_NOT_ALLOWED");
         assert_eq!(body["details"]["allowed"][0], "GET");
+    }
+
+    #[test]
+    fn head_answers_as_get_without_a_body() {
+        let (response, _) = call("HEAD", "/health");
+        assert_eq!(response.status, 200);
+        assert!(response.body.is_empty());
+        assert_eq!(call("HEAD", "/webhooks/sync").0.status, 405);
     }
 
     #[test]
