@@ -6,16 +6,23 @@ use super::auth::{is_scheduled, require_token};
 use super::rate_limit::{self, Limit};
 use super::{ApiError, Context, Deferred, ErrorCode, Reply};
 use crate::http::{Request, Response};
-use crate::sync::{lease, queue, schedule, status};
+use crate::sync::{lease, progress, queue, schedule, status};
 use crate::time::rfc3339;
+
+/// The query of the host's own `calplanebot sync` trigger.
+pub const COMMAND_QUERY: &str = "source=command";
 
 /// Takes the sync lease now, so a second trigger gets 409; the sync itself
 /// runs after the response is sent.
 pub fn trigger(ctx: &Context, request: &Request) -> Result<Reply, ApiError> {
     require_token(ctx, request)?;
-    let scheduled = is_scheduled(ctx, request);
+    // The host's `calplanebot sync` command runs a sync now, outside the
+    // schedule: it claims no interval.
+    let from_host = is_scheduled(ctx, request);
+    let command = from_host && request.query.as_deref() == Some(COMMAND_QUERY);
+    let scheduled = from_host && !command;
     // The host's own trigger is not a client: it is not rate limited.
-    let count = if scheduled {
+    let count = if from_host {
         None
     } else {
         let limit = Limit {
@@ -77,6 +84,10 @@ pub fn status(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
     require_token(ctx, request)?;
     let last = status::last_sync(ctx.store)?;
     let state = status::state(ctx.store, last.as_ref(), ctx.now)?;
+    let progress = match lease::active(ctx.store, ctx.now)? {
+        Some(lease) => progress::current(ctx.store, &lease.holder)?,
+        None => None,
+    };
     let next_sync = match (&last, ctx.config.sync_enabled()) {
         (Some(last), true) => {
             let interval = chrono::Duration::seconds(ctx.config.sync_interval_seconds() as i64);
@@ -101,6 +112,7 @@ pub fn status(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
             "last_sync": last_sync,
             "next_sync": next_sync,
             "queue_length": queue::len(ctx.store)?,
+            "progress": progress,
         }),
     ))
 }
@@ -161,6 +173,46 @@ mod tests {
         assert_eq!(body["status"], "running");
         assert_eq!(body["queue_length"], 0);
         assert!(body["last_sync"].is_null());
+        assert!(body["progress"].is_null(), "no progress saved yet");
+
+        // The running sync's progress is shown; another sync's is not.
+        let clock = crate::time::now;
+        let tracker = progress::Tracker::start(&store, &clock, &sync_id);
+        tracker.projects_listed(3);
+        let status = handle(
+            &ctx(&store, &config, &http),
+            &Request::new("GET", "/webhooks/status"),
+        );
+        let body: Value = serde_json::from_slice(&status.response.body).unwrap();
+        assert_eq!(body["progress"]["projects_total"], 3);
+        assert_eq!(body["progress"]["phase"], "projects");
+        assert!(body["progress"]["waiting_on_plane_until"].is_null());
+        progress::Tracker::start(&store, &clock, "an older sync");
+        let status = handle(
+            &ctx(&store, &config, &http),
+            &Request::new("GET", "/webhooks/status"),
+        );
+        let body: Value = serde_json::from_slice(&status.response.body).unwrap();
+        assert!(body["progress"].is_null());
+    }
+
+    #[test]
+    fn the_hosts_sync_command_claims_no_interval() {
+        let store = MemoryStore::default();
+        let config = Config::from_vars([(
+            crate::config::SCHEDULER_TOKEN.to_string(),
+            "s3cret".to_string(),
+        )]);
+        let http = crate::api::tests::no_network();
+        let mut request = Request::new("POST", &format!("/webhooks/sync?{COMMAND_QUERY}"));
+        request
+            .headers
+            .push((SCHEDULER_HEADER.into(), "s3cret".into()));
+        let reply = handle(&ctx(&store, &config, &http), &request);
+        let body: Value = serde_json::from_slice(&reply.response.body).unwrap();
+        assert_eq!(body["message"], "Manual sync initiated");
+        let now = crate::time::now();
+        assert!(schedule::claim(&store, now, chrono::Duration::seconds(300)).unwrap());
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct PlaneClient<'a> {
     patient: bool,
     /// The sync's share of the key's rate limit, and the clock it is kept by.
     budget: Option<(RefCell<Pacer>, Clock<'a>)>,
+    /// Told of every wait before it begins (a sync's progress shows it).
+    on_wait: Option<&'a dyn Fn(Duration)>,
 }
 
 impl<'a> PlaneClient<'a> {
@@ -80,7 +82,23 @@ impl<'a> PlaneClient<'a> {
             settings,
             patient: true,
             budget: None,
+            on_wait: None,
         }
+    }
+
+    /// Tells `listener` of every wait (rate limit, retry) before it begins.
+    pub fn telling_waits(self, listener: &'a dyn Fn(Duration)) -> Self {
+        PlaneClient {
+            on_wait: Some(listener),
+            ..self
+        }
+    }
+
+    fn wait(&self, duration: Duration) {
+        if let Some(listener) = self.on_wait {
+            listener(duration);
+        }
+        self.http.sleep(duration);
     }
 
     /// A patient client that spends at most `percent` of the key's rate
@@ -279,7 +297,7 @@ impl<'a> PlaneClient<'a> {
                         "INFO Sync paced: waiting {}s to stay within PLANE_RATE_BUDGET_PERCENT of Plane's rate limit",
                         wait.as_secs().max(1)
                     );
-                    self.http.sleep(wait);
+                    self.wait(wait);
                 }
             }
             let outcome = match self.http.send(&request) {
@@ -320,7 +338,7 @@ impl<'a> PlaneClient<'a> {
                 Err(err) => err.to_string(),
             };
             println!("DEBUG Plane request retried in {retry_in:?} after {why}");
-            self.http.sleep(retry_in);
+            self.wait(retry_in);
         }
     }
 
@@ -343,7 +361,7 @@ impl<'a> PlaneClient<'a> {
         {
             let now = crate::time::now().timestamp();
             let wait = Duration::from_secs(u64::try_from(reset - now).unwrap_or(0) + 1);
-            self.http.sleep(wait.min(MAX_WAIT));
+            self.wait(wait.min(MAX_WAIT));
         }
     }
 }

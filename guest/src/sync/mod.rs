@@ -8,6 +8,7 @@ mod item;
 mod item_index;
 pub mod lease;
 mod planner;
+pub mod progress;
 mod project;
 pub mod queue;
 mod records;

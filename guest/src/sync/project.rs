@@ -50,6 +50,7 @@ pub(super) struct Context<'a> {
     pub keeper: &'a lease::Keeper<'a>,
     pub plane: &'a PlaneClient<'a>,
     pub place: &'a Place<'a>,
+    pub progress: &'a super::progress::Tracker<'a>,
 }
 
 /// How much of a project was read from Plane.
@@ -402,6 +403,9 @@ impl<'a> Pass<'a> {
         }
         self.total_count = self.total_count.or(page.total_count);
         self.last_total = page.total_count;
+        self.cx
+            .progress
+            .items_read(page.items.len() + page.malformed.len(), page.total_count);
         // More items gone than any new ones could make up for: listed in
         // full, before anything is planned from this read.
         if let (Some(known), Some(total)) = (self.known, page.total_count)

@@ -8,6 +8,7 @@ use super::calendars::CalendarError;
 use super::executor::Outcome as Writes;
 use super::lease;
 use super::planner::Target;
+use super::progress;
 use super::project::{Context, Place, Reading, sync_project};
 use super::records;
 use super::status::{self, LastSync, Outcome, Reachability};
@@ -62,8 +63,10 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
         http: &keeper,
         ..*env
     };
+    let progress = progress::Tracker::start(env.store, env.clock, sync_id);
     let mut tally = Tally::default();
-    let mut outcome = sync_all(&leased, &keeper, &mut tally);
+    let mut outcome = sync_all(&leased, &keeper, &progress, &mut tally);
+    progress.finishing();
     if keeper.is_lost() {
         outcome = Err(LEASE_LOST.into());
     }
@@ -151,13 +154,23 @@ fn contact<T, E>(env: &SyncEnv, caldav: bool, result: Result<T, E>) -> Result<T,
 /// apart, planned and written (see [`super::project`]). A project whose
 /// calendar or items cannot be read is reported and the others go on; only
 /// a CalDAV server that stopped answering altogether ends the sync.
-fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<(), String> {
+fn sync_all(
+    env: &SyncEnv,
+    keeper: &lease::Keeper,
+    progress: &progress::Tracker,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let show_wait = |wait: std::time::Duration| {
+        let until = (env.clock)() + chrono::Duration::from_std(wait).unwrap_or_default();
+        progress.waiting_on_plane(until);
+    };
     let plane = PlaneClient::budgeted(
         env.http,
         &env.config.plane,
         env.config.rate_budget_percent,
         env.clock,
-    );
+    )
+    .telling_waits(&show_wait);
     let credentials = env.config.credentials();
     let caldav = CalDavClient::new(env.http, &env.config.caldav_url, &credentials);
 
@@ -174,6 +187,7 @@ fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<
     let home = contact(env, true, caldav.discover_home()).map_err(caldav_error)?;
     let mut calendars = contact(env, true, caldav.calendars(&home)).map_err(caldav_error)?;
     println!("INFO Sync started: {} projects", projects.len());
+    progress.projects_listed(projects.len());
     let place = Place {
         caldav: &caldav,
         home: &home,
@@ -184,6 +198,7 @@ fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<
         keeper,
         plane: &plane,
         place: &place,
+        progress,
     };
     let mut incremental = 0;
     for project in &projects {
@@ -216,6 +231,8 @@ fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<
                 {
                     let _ = status::record_contact(env.store, false, Reachability::Unhealthy);
                 }
+                let writes = &synced.writes;
+                progress.project_done(writes.created + writes.updated + writes.deleted);
                 tally.writes.add(&Writes {
                     errors: Vec::new(),
                     ..synced.writes
@@ -223,12 +240,14 @@ fn sync_all(env: &SyncEnv, keeper: &lease::Keeper, tally: &mut Tally) -> Result<
                 synced.writes.connection_lost
             }
             Err(CalendarError::CalDav(CalDavError::Connection(err))) => {
+                progress.project_done(0);
                 tally
                     .errors
                     .push(format!("project {name}: CALDAV_CONNECTION_ERROR: {err}"));
                 true
             }
             Err(err) => {
+                progress.project_done(0);
                 tally.errors.push(format!("project {name}: {err}"));
                 false
             }

@@ -35,7 +35,7 @@ pub struct LastSync {
     pub peak_memory_bytes: Option<u64>,
 }
 
-mod rfc3339 {
+pub(super) mod rfc3339 {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
