@@ -7,6 +7,7 @@
 pub mod api;
 pub mod caldav;
 pub mod config;
+pub mod doctor;
 pub mod http;
 pub mod ical;
 pub mod memory;

@@ -1,9 +1,11 @@
 //! `calplanebot serve`: runs the calplanebot guest component.
 
+mod commands;
 mod component;
 mod config;
 mod guest_log;
 mod keyvalue;
+mod local;
 mod outbound;
 mod runtime;
 mod scheduler;
@@ -44,6 +46,12 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API and run the periodic sync.
     Serve(Box<ServeArgs>),
+    /// Check the configuration against Plane and the CalDAV server, one
+    /// line per check with what to change; exit 1 when any fails.
+    Doctor(Box<DoctorArgs>),
+    /// Run one full sync in the foreground, showing its progress; exit 1
+    /// when it is partial or failed. Takes the same lease as `serve`.
+    Sync(Box<ServeArgs>),
     /// List the configuration keys the guest receives, with their defaults
     /// and whether each is set (values are never shown).
     Config {
@@ -51,6 +59,18 @@ enum Command {
         #[arg(long)]
         env_file: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Print the findings as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Skip the write test (a temporary calendar and event, deleted again).
+    #[arg(long)]
+    no_write: bool,
+    #[command(flatten)]
+    run: ServeArgs,
 }
 
 #[derive(clap::Args)]
@@ -200,12 +220,11 @@ fn parse_net(value: &str) -> Result<ipnet::IpNet, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let (args, env_file) = match Cli::parse().command {
-        Command::Serve(args) => {
-            let env_file = args.env_file.clone();
-            (Some(args), env_file)
-        }
-        Command::Config { env_file } => (None, env_file),
+    let command = Cli::parse().command;
+    let env_file = match &command {
+        Command::Serve(args) | Command::Sync(args) => args.env_file.clone(),
+        Command::Doctor(doctor) => doctor.run.env_file.clone(),
+        Command::Config { env_file } => env_file.clone(),
     };
     let process_env: Vec<(String, String)> = std::env::vars().collect();
     let env_file = env_file.or_else(|| Some(PathBuf::from(".env")).filter(|p| p.exists()));
@@ -216,11 +235,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let Some(args) = args else {
+    // The commands print their own findings: the log says only what went
+    // wrong, unless asked for more (RUST_LOG).
+    let log_level = match &command {
+        Command::Serve(_) => config.current().log_level.clone(),
+        _ => "warning".to_string(),
+    };
+    if matches!(command, Command::Config { .. }) {
         print_keys(&config.current());
         return std::process::ExitCode::SUCCESS;
-    };
-    init_logging(&config.current().log_level);
+    }
+    init_logging(&log_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -228,14 +253,23 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(serve(*args, config));
+    let outcome = runtime.block_on(async move {
+        match command {
+            Command::Serve(args) => serve(*args, config).await.map(|()| true),
+            Command::Doctor(doctor) => run_doctor(*doctor, config).await,
+            Command::Sync(args) => run_sync(*args, config).await,
+            Command::Config { .. } => Ok(true),
+        }
+    });
     // Work still on the blocking pool (a store write) gets a moment, not
     // forever: the grace period has already been spent.
     runtime.shutdown_timeout(Duration::from_secs(1));
     match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(err) => {
             tracing::error!("{err:#}");
+            eprintln!("calplanebot: {err:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -363,19 +397,9 @@ async fn open_store(args: &ServeArgs, max_bytes: u64) -> anyhow::Result<Arc<dyn 
     Ok(backend)
 }
 
-async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()> {
-    let mut signals = signals::Signals::install()?;
-    tokio::spawn(signals::reread_on_hangup(
-        signals.take_hangups(),
-        config.clone(),
-    ));
-    let extra_allowed = args
-        .allow_hosts
-        .iter()
-        .map(|entry| Allowed::parse(entry))
-        .collect::<Result<Vec<_>, _>>()?;
-    const MIB: u64 = 1024 * 1024;
-    let limits = Limits {
+/// The sandbox limits the flags ask for.
+fn limits(args: &ServeArgs) -> Limits {
+    Limits {
         max_instances: args.max_instances,
         memory_bytes: (args.memory_limit_mib * MIB) as usize,
         request_timeout: Duration::from_secs(args.request_timeout),
@@ -387,19 +411,29 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
             max_key_bytes: args.max_key_bytes as usize,
             max_value_bytes: (args.max_value_mib * MIB) as usize,
         },
-    };
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// The guest, loaded and ready to answer, on `backend`; with `--component`,
+/// swapped for each new version of the file when `watch` is set.
+fn start_runtime(
+    args: &ServeArgs,
+    config: Arc<ConfigSource>,
+    backend: Arc<dyn Backend>,
+    limits: Limits,
+    watch: bool,
+) -> anyhow::Result<Arc<Runtime>> {
+    let extra_allowed = args
+        .allow_hosts
+        .iter()
+        .map(|entry| Allowed::parse(entry))
+        .collect::<Result<Vec<_>, _>>()?;
     let engine = runtime::new_engine(&limits)?;
     runtime::start_epoch_ticker(&engine);
     let linker = runtime::new_linker(&engine)?;
-    let data_dir = match &args.store {
-        StoreLocation::File(path) => path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(".")),
-        StoreLocation::Redis(_) => PathBuf::from("data"),
-    };
-    let cache = match CompiledCache::open(&data_dir.join("cache"), &engine) {
+    let cache = match CompiledCache::open(&data_dir(args).join("cache"), &engine) {
         Ok(cache) => Some(cache),
         Err(err) => {
             tracing::error!("{err}; compiling without a cache");
@@ -420,23 +454,94 @@ async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()>
     };
     tracing::info!(component = %guest.origin, digest = guest.short_digest(), "component loaded");
     let slot = GuestSlot::new(guest);
-    if let Some(path) = args.component.clone() {
+    if let Some(path) = args.component.clone().filter(|_| watch) {
         tokio::spawn(component::watch(path, loader.clone(), slot.clone()));
     }
-
-    let backend = open_store(&args, args.max_store_mib * MIB).await?;
     let host_env = HostEnv {
         boot_id: random_hex(8)?,
         scheduler_token: random_hex(32)?,
     };
-    let runtime = Arc::new(Runtime::new(
+    Ok(Arc::new(Runtime::new(
         slot,
         config,
         backend,
         extra_allowed,
         limits,
         host_env,
+    )))
+}
+
+/// The folder beside the store file (`data` with Redis), which holds the
+/// compiled-code cache.
+fn data_dir(args: &ServeArgs) -> PathBuf {
+    match &args.store {
+        StoreLocation::File(path) => path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        StoreLocation::Redis(_) => PathBuf::from("data"),
+    }
+}
+
+/// `doctor` keeps nothing: it runs on a store of its own, deleted after,
+/// so it works beside a running `serve`.
+async fn run_doctor(doctor: DoctorArgs, config: Arc<ConfigSource>) -> anyhow::Result<bool> {
+    let scratch = std::env::temp_dir().join(format!("calplanebot-doctor-{}", random_hex(8)?));
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let outcome = async {
+        let backend: Arc<dyn Backend> = Arc::new(
+            EmbeddedStore::open(&scratch.join("doctor.redb"), 16 * MIB)
+                .context("cannot open a scratch store")?,
+        );
+        let mut limits = limits(&doctor.run);
+        // Every check is one request or a few: an unreachable server is
+        // reported in seconds, and the whole run has time for them all.
+        limits.outbound_timeout = limits.outbound_timeout.min(Duration::from_secs(15));
+        limits.request_timeout = limits.request_timeout.max(Duration::from_secs(600));
+        let runtime = start_runtime(&doctor.run, config, backend, limits, false)?;
+        let options = commands::doctor::Options {
+            json: doctor.json,
+            write_test: !doctor.no_write,
+        };
+        commands::doctor::run(&runtime, &options).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome
+}
+
+/// Longest a foreground sync may run (a first import of a large workspace
+/// paced at half of Plane's rate limit can take hours).
+const FOREGROUND_SYNC_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+async fn run_sync(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<bool> {
+    let backend = match open_store(&args, args.max_store_mib * MIB).await {
+        Ok(backend) => backend,
+        Err(err) if format!("{err:#}").contains("already open") => anyhow::bail!(
+            "{err:#}: a `calplanebot serve` holds this store; ask it instead \
+             (`curl -X POST http://127.0.0.1:8765/webhooks/sync`, with \
+             `-H 'Authorization: Bearer …'` when CALPLANEBOT_API_TOKEN is set, then \
+             GET /webhooks/status for its progress), or run both on Redis (--store redis://…)"
+        ),
+        Err(err) => return Err(err),
+    };
+    let mut limits = limits(&args);
+    limits.background_timeout = limits.background_timeout.max(FOREGROUND_SYNC_LIMIT);
+    let runtime = start_runtime(&args, config, backend, limits, false)?;
+    let outcome = commands::sync::run(&runtime).await?;
+    Ok(outcome == commands::sync::Outcome::Success)
+}
+
+async fn serve(args: ServeArgs, config: Arc<ConfigSource>) -> anyhow::Result<()> {
+    let mut signals = signals::Signals::install()?;
+    tokio::spawn(signals::reread_on_hangup(
+        signals.take_hangups(),
+        config.clone(),
     ));
+    let backend = open_store(&args, args.max_store_mib * MIB).await?;
+    let runtime = start_runtime(&args, config, backend, limits(&args), true)?;
     tokio::spawn(scheduler::run(runtime.clone()));
 
     let door = server::Door {

@@ -73,6 +73,15 @@ pub struct CalDavServer {
 
 impl CalDavServer {
     pub fn start(kind: Kind) -> anyhow::Result<CalDavServer> {
+        Self::start_inner(kind, None)
+    }
+
+    /// Radicale accepting only `user` with `password` (an htpasswd file).
+    pub fn start_with_password(user: &str, password: &str) -> anyhow::Result<CalDavServer> {
+        Self::start_inner(Kind::Radicale, Some((user, password)))
+    }
+
+    fn start_inner(kind: Kind, login: Option<(&str, &str)>) -> anyhow::Result<CalDavServer> {
         let python = python();
         let storage = tempfile::Builder::new().prefix("caldav-").tempdir()?;
         let port = free_port();
@@ -80,10 +89,21 @@ impl CalDavServer {
         match kind {
             Kind::Radicale => {
                 let config = storage.path().join("config");
+                let auth = match login {
+                    None => "type = none".to_string(),
+                    Some((user, password)) => {
+                        let users = storage.path().join("users");
+                        std::fs::write(&users, format!("{user}:{password}\n"))?;
+                        format!(
+                            "type = htpasswd\nhtpasswd_filename = {}\nhtpasswd_encryption = plain",
+                            users.display()
+                        )
+                    }
+                };
                 std::fs::write(
                     &config,
                     format!(
-                        "[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = none\n[rights]\ntype = owner_only\n\
+                        "[server]\nhosts = 127.0.0.1:{port}\n[auth]\n{auth}\n[rights]\ntype = owner_only\n\
                          [storage]\nfilesystem_folder = {}\n[logging]\nlevel = warning\n",
                         storage.path().join("collections").display()
                     ),

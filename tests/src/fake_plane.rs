@@ -587,6 +587,14 @@ fn route(d: &Data, method: &str, uri: &hyper::Uri) -> hyper::Response<Full<Bytes
         );
     }
     let path = uri.path();
+    // The key's own user, in any workspace.
+    if path == "/api/v1/users/me/" {
+        return json_response(
+            200,
+            &json!({"id": "7f9f2c3e-5a0b-4c1d-9e8f-0a1b2c3d4e5f", "first_name": "Sync", "last_name": "Bot",
+                    "email": "bot@plane.test", "display_name": "syncbot", "avatar": "", "avatar_url": null}),
+        );
+    }
     let Some(rest) = path.strip_prefix(&format!("/api/v1/workspaces/{}/", d.workspace)) else {
         return not_found();
     };

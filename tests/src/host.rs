@@ -320,3 +320,42 @@ pub fn client() -> reqwest::blocking::Client {
         .build()
         .expect("HTTP client")
 }
+
+/// What a `calplanebot` command (not `serve`) printed, and how it exited.
+pub struct CommandRun {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CommandRun {
+    /// Both streams, for assertion messages.
+    pub fn all(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `calplanebot <args>` in `dir` with `options.env` as its whole
+/// environment (and `PATH`), to its end.
+pub fn run_command(dir: &Path, options: &HostOptions, args: &[&str]) -> CommandRun {
+    std::fs::create_dir_all(dir).expect("command folder");
+    let mut command = Command::new(host_binary());
+    command
+        .args(args)
+        .args(&options.args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    for (key, value) in &options.env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("the command runs");
+    let run = CommandRun {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    eprintln!("[calplanebot {}] {}", args.join(" "), run.all());
+    run
+}

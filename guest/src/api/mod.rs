@@ -2,6 +2,7 @@
 
 mod auth;
 mod docs;
+mod doctor;
 mod error;
 mod guarantees;
 mod rate_limit;
@@ -114,6 +115,15 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+/// Endpoints only the host reaches (its requests carry the scheduler
+/// token): commands run in the guest. Not in `openapi.json`; to anyone else
+/// they do not exist.
+const HOST_ROUTES: &[Route] = &[Route {
+    method: "GET",
+    path: doctor::PATH,
+    handler: |ctx, request| doctor::check(ctx, request).map(Reply::from),
+}];
+
 /// Answers one request. Every failure becomes a response in the error format.
 /// Refuses a request from its head alone (method, path, headers), before
 /// its body is read: `WEBHOOK_SOURCE_IPS`.
@@ -133,7 +143,7 @@ pub fn sweep_rate_limits(store: &dyn KeyValue, now: DateTime<Utc>) {
 }
 
 pub fn handle(ctx: &Context, request: &Request) -> Reply {
-    let mut reply = route(request)
+    let mut reply = route(ctx, request)
         .and_then(|handler| handler(ctx, request))
         .unwrap_or_else(|err| err.into_response(ctx.now).into());
     // RFC 9110 §9.3.2: HEAD answers as GET would, without the content (load
@@ -144,9 +154,18 @@ pub fn handle(ctx: &Context, request: &Request) -> Reply {
     reply
 }
 
-fn route(request: &Request) -> Result<Handler, ApiError> {
+fn route(ctx: &Context, request: &Request) -> Result<Handler, ApiError> {
     let path = normalize(&request.path);
-    let on_path: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+    let host_routes = if auth::is_scheduled(ctx, request) {
+        HOST_ROUTES
+    } else {
+        &[]
+    };
+    let on_path: Vec<&Route> = ROUTES
+        .iter()
+        .chain(host_routes)
+        .filter(|r| r.path == path)
+        .collect();
     if on_path.is_empty() {
         return Err(
             ApiError::new(ErrorCode::NotFound, format!("No endpoint at {path}"))
@@ -238,6 +257,12 @@ pub(crate) mod tests {
         let body = json_body(&response);
         assert_eq!(body["error_code"], "METHOD_NOT_ALLOWED");
         assert_eq!(body["details"]["allowed"][0], "GET");
+    }
+
+    #[test]
+    fn host_routes_do_not_exist_for_clients() {
+        let (response, _) = call("GET", "/_host/doctor");
+        assert_eq!(response.status, 404);
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub fn status(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
     };
     let last_sync = match last {
         Some(last) => json!({
+            "sync_id": last.sync_id,
             "timestamp": rfc3339(last.timestamp),
             "duration_seconds": last.duration_seconds,
             "status": last.status,

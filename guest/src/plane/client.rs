@@ -123,6 +123,16 @@ impl<'a> PlaneClient<'a> {
         }
     }
 
+    /// The key's own user (`GET users/me/`): whether Plane is there and
+    /// accepts the key, before any workspace is asked about.
+    pub fn me(&self) -> Result<(), PlaneError> {
+        let url = format!(
+            "{}/api/v1/users/me/",
+            self.settings.base_url.trim_end_matches('/')
+        );
+        self.get(&url).map(drop)
+    }
+
     pub fn project(&self, project_id: &str) -> Result<Project, PlaneError> {
         let value = self.get(&self.url(&format!("projects/{project_id}/")))?;
         Project::from_json(&value)

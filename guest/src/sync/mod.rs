@@ -2,7 +2,7 @@
 //! execute with conditional writes. One at a time, under a lease.
 
 mod calendar_index;
-mod calendars;
+pub mod calendars;
 mod executor;
 mod item;
 mod item_index;
