@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod http;
 pub mod ical;
 pub mod memory;
+pub mod metrics;
 pub mod net;
 pub mod plane;
 pub mod store;

@@ -6,6 +6,7 @@ mod config;
 mod guest_log;
 mod keyvalue;
 mod local;
+mod metrics;
 mod outbound;
 mod runtime;
 mod scheduler;
@@ -23,7 +24,7 @@ use clap::{Parser, Subcommand};
 use crate::component::{CompiledCache, GuestSlot, Loader};
 use crate::config::ConfigSource;
 use crate::keyvalue::{
-    Backend, EmbeddedStore, RedisStore, RedisTimeouts, StoreLimits, StoreLocation,
+    Backend, EmbeddedStore, Metered, RedisStore, RedisTimeouts, StoreLimits, StoreLocation,
 };
 use crate::outbound::Allowed;
 use crate::runtime::{HostEnv, Limits, Runtime};
@@ -394,7 +395,7 @@ async fn open_store(args: &ServeArgs, max_bytes: u64) -> anyhow::Result<Arc<dyn 
         }
     };
     tracing::info!(store = %shown, "key-value store open");
-    Ok(backend)
+    Ok(Arc::new(Metered(backend)))
 }
 
 /// The sandbox limits the flags ask for.

@@ -132,6 +132,8 @@ pub struct OutboundPolicy {
     /// The run's time limits: no outbound wait outlasts them, so a stalled
     /// server ends in the guest's own error path, not in a killed guest.
     clock: Arc<RunClock>,
+    /// Where Plane is, to tell Plane's requests from CalDAV's in metrics.
+    plane: Option<Allowed>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -158,8 +160,10 @@ impl OutboundPolicy {
         response_timeout: Duration,
         max_open: usize,
         clock: Arc<RunClock>,
+        plane: Option<Allowed>,
     ) -> Self {
         OutboundPolicy {
+            plane,
             allowed,
             connect_timeout: CONNECT_TIMEOUT,
             response_timeout,
@@ -185,6 +189,27 @@ impl OutboundPolicy {
             Ok(())
         } else {
             Err(Refusal::NotAllowed)
+        }
+    }
+
+    /// `plane`, `caldav` (the other allowed origins) or `other`, for metrics.
+    fn destination(&self, uri: &http::Uri) -> &'static str {
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let host = uri.host().map(normalize_host).unwrap_or_default();
+        let port = uri
+            .port_u16()
+            .or_else(|| default_port(&scheme))
+            .unwrap_or(0);
+        if self
+            .plane
+            .as_ref()
+            .is_some_and(|p| p.permits(&scheme, &host, port))
+        {
+            "plane"
+        } else if self.allowed.iter().any(|a| a.permits(&scheme, &host, port)) {
+            "caldav"
+        } else {
+            "other"
         }
     }
 
@@ -249,9 +274,18 @@ impl WasiHttpHooks for OutboundPolicy {
         }
         let options = self.capped(options, left);
         let overall = (self.connect_timeout + self.response_timeout).min(left);
+        let destination = self.destination(request.uri());
+        let method = request.method().to_string();
         Box::new(async move {
+            let started = std::time::Instant::now();
             let send = wasmtime_wasi_http::default_send_request(request, Some(options));
-            match tokio::time::timeout(overall, send).await {
+            let sent = tokio::time::timeout(overall, send).await;
+            let status = match &sent {
+                Ok(Ok((response, _))) => Some(response.status().as_u16()),
+                _ => None,
+            };
+            crate::metrics::get().outbound(destination, &method, status, started.elapsed());
+            match sent {
                 Ok(Ok((response, io))) => {
                     let io = async move {
                         let _permit = permit;
@@ -293,6 +327,7 @@ mod tests {
                 Duration::from_secs(30),
                 Duration::from_secs(30),
             )),
+            None,
         )
     }
 

@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-const PACKAGES: &[&str] = &["radicale==3.9.0", "xandikos==0.4.10"];
+/// The CalDAV servers, and the reference parser of the metrics format.
+const PACKAGES: &[&str] = &[
+    "radicale==3.9.0",
+    "xandikos==0.4.10",
+    "prometheus-client==0.21.1",
+];
 
 fn venv_dir() -> PathBuf {
     crate::host::target_dir().join("caldav-venv")

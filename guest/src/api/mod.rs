@@ -5,6 +5,7 @@ mod docs;
 mod doctor;
 mod error;
 mod guarantees;
+mod metrics;
 mod rate_limit;
 mod service;
 mod sync;
@@ -12,7 +13,6 @@ mod webhook;
 mod webhook_sources;
 
 pub use error::{ApiError, ErrorCode};
-pub use service::metric_keys;
 
 use chrono::{DateTime, Utc};
 
@@ -110,6 +110,11 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/metrics",
+        handler: |ctx, request| metrics::scrape(ctx, request).map(Reply::from),
+    },
+    Route {
+        method: "GET",
         path: "/webhooks/status",
         handler: |ctx, request| sync::status(ctx, request).map(Reply::from),
     },
@@ -145,7 +150,12 @@ pub fn sweep_rate_limits(store: &dyn KeyValue, now: DateTime<Utc>) {
 pub fn handle(ctx: &Context, request: &Request) -> Reply {
     let mut reply = route(ctx, request)
         .and_then(|handler| handler(ctx, request))
-        .unwrap_or_else(|err| err.into_response(ctx.now).into());
+        .unwrap_or_else(|err| {
+            // Counted where it can be; a store that failed the request
+            // fails this too, and the answer matters more.
+            let _ = crate::metrics::count_error(ctx.store, err.code.as_str());
+            err.into_response(ctx.now).into()
+        });
     // RFC 9110 §9.3.2: HEAD answers as GET would, without the content (load
     // balancers probe `/health` this way).
     if request.method == "HEAD" {

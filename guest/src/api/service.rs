@@ -5,16 +5,10 @@ use serde_json::{Value, json};
 use super::guarantees::Guarantees;
 use super::{ApiError, Context};
 use crate::http::Response;
+use crate::metrics;
 use crate::sync::status;
 use crate::time::rfc3339;
 use crate::uptime;
-
-/// Counters of the sync metrics in the store; the sync maintains them.
-pub mod metric_keys {
-    pub const EVENTS_CREATED: &str = "metrics:events_created";
-    pub const EVENTS_UPDATED: &str = "metrics:events_updated";
-    pub const EVENTS_DELETED: &str = "metrics:events_deleted";
-}
 
 fn uptime(ctx: &Context) -> Result<String, ApiError> {
     let started = uptime::started_at(ctx.store, ctx.config.boot_id(), ctx.now)?;
@@ -84,14 +78,15 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
 
 fn health_metrics(ctx: &Context) -> Result<Value, ApiError> {
     let store = ctx.store;
-    let counter = |key: &str| -> Result<Value, ApiError> { Ok(json!(store.counter(key)?)) };
+    let events =
+        |change: &str| -> Result<Value, ApiError> { Ok(json!(metrics::events(store, change)?)) };
     let last = status::last_sync(store)?;
     let sync_status = status::state(store, last.as_ref(), ctx.now)?;
     Ok(json!({
         "projects_synced": status::projects_synced(store)?,
-        "events_created": counter(metric_keys::EVENTS_CREATED)?,
-        "events_updated": counter(metric_keys::EVENTS_UPDATED)?,
-        "events_deleted": counter(metric_keys::EVENTS_DELETED)?,
+        "events_created": events("created")?,
+        "events_updated": events("updated")?,
+        "events_deleted": events("deleted")?,
         "last_sync": last.as_ref().map(|l| rfc3339(l.timestamp)),
         // The guest's memory at the end of the last sync, its peak.
         "last_sync_peak_memory_bytes": last.as_ref().and_then(|l| l.peak_memory_bytes),

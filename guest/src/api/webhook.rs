@@ -25,14 +25,35 @@ pub fn receive(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
         max: ctx.config.webhook_limit(),
         window_seconds: rate_limit::WEBHOOK_WINDOW_SECONDS,
     };
-    let count = rate_limit::enforce(ctx, request, limit)?;
+    let count = rate_limit::enforce(ctx, request, limit)
+        .inspect_err(|error| count_outcome(ctx, "rejected", Some(error)))?;
     match process(ctx, request) {
-        Ok(response) => Ok(count.apply(response)),
-        Err(error) => Err(count
-            .headers()
-            .into_iter()
-            .fold(error, |e, (name, value)| e.header(name, value))),
+        Ok(response) => {
+            let ignored = response.status == 200
+                && serde_json::from_slice::<Value>(&response.body)
+                    .is_ok_and(|body| body["status"] == "ignored");
+            let outcome = match response.status {
+                202 => "queued",
+                _ if ignored => "ignored",
+                _ => "processed",
+            };
+            count_outcome(ctx, outcome, None);
+            Ok(count.apply(response))
+        }
+        Err(error) => {
+            count_outcome(ctx, "rejected", Some(&error));
+            Err(count
+                .headers()
+                .into_iter()
+                .fold(error, |e, (name, value)| e.header(name, value)))
+        }
     }
+}
+
+/// For `/metrics`; a store that cannot count does not change the answer.
+fn count_outcome(ctx: &Context, outcome: &str, rejection: Option<&ApiError>) {
+    let reason = rejection.map(|error| error.code.as_str());
+    let _ = crate::metrics::count_webhook(ctx.store, outcome, reason);
 }
 
 fn process(ctx: &Context, request: &Request) -> Result<Response, ApiError> {

@@ -110,7 +110,12 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
     finish(
         env.store,
         &report,
-        [writes.created, writes.updated, writes.deleted],
+        [
+            writes.created,
+            writes.updated,
+            writes.deleted,
+            writes.unchanged,
+        ],
         tally.projects,
     );
     report
@@ -127,12 +132,12 @@ pub fn record_not_started(store: &dyn KeyValue, sync_id: &str, reason: &str) -> 
         errors: vec![reason.to_string()],
         peak_memory_bytes: None,
     };
-    finish(store, &report, [0, 0, 0], 0);
+    finish(store, &report, [0, 0, 0, 0], 0);
     report
 }
 
 /// Saves the outcome, adds its counts to the metrics, releases the lease.
-fn finish(store: &dyn KeyValue, report: &LastSync, counts: [u64; 3], projects: u64) {
+fn finish(store: &dyn KeyValue, report: &LastSync, counts: [u64; 4], projects: u64) {
     let saved = status::record(store, report, counts, projects);
     if let Err(err) = saved.and_then(|()| lease::release(store, &report.sync_id)) {
         println!("ERROR Sync state not saved: {err}");
@@ -163,6 +168,7 @@ fn sync_all(
     let show_wait = |wait: std::time::Duration| {
         let until = (env.clock)() + chrono::Duration::from_std(wait).unwrap_or_default();
         progress.waiting_on_plane(until);
+        let _ = crate::metrics::count_plane_wait(env.store, wait.as_secs_f64());
     };
     let plane = PlaneClient::budgeted(
         env.http,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::metric_keys;
+use crate::metrics;
 use crate::store::{KeyValue, StoreError};
 
 const LAST_SYNC: &str = "sync:last";
@@ -112,18 +112,18 @@ pub fn record_contact(
     store.set(key, reachability.as_bytes())
 }
 
-/// Records a finished sync and adds its counts to the lifetime metrics.
+/// Records a finished sync and adds its counts (created, updated, deleted,
+/// unchanged) to the lifetime metrics.
 pub fn record(
     store: &dyn KeyValue,
     sync: &LastSync,
-    counts: [u64; 3],
+    counts: [u64; 4],
     projects: u64,
 ) -> Result<(), StoreError> {
-    for (key, count) in COUNTERS.into_iter().zip(counts) {
-        if count > 0 {
-            store.increment(key, i64::try_from(count).unwrap_or(i64::MAX))?;
-        }
+    for (change, count) in metrics::EVENT_CHANGES.into_iter().zip(counts) {
+        metrics::count_events(store, change, count)?;
     }
+    metrics::count_sync(store, sync.status, sync.duration_seconds)?;
     store.set(PROJECTS_SYNCED, projects.to_string().as_bytes())?;
     let bytes = serde_json::to_vec(sync).map_err(|e| StoreError::Other(e.to_string()))?;
     store.set(LAST_SYNC, &bytes)
@@ -131,18 +131,12 @@ pub fn record(
 
 /// Adds one write made outside a full sync (a webhook) to the metrics.
 pub fn count(store: &dyn KeyValue, applied: super::Applied) -> Result<(), StoreError> {
-    let key = match applied {
-        super::Applied::Created => metric_keys::EVENTS_CREATED,
-        super::Applied::Updated => metric_keys::EVENTS_UPDATED,
-        super::Applied::Deleted => metric_keys::EVENTS_DELETED,
-        super::Applied::Unchanged | super::Applied::Superseded => return Ok(()),
+    let change = match applied {
+        super::Applied::Created => "created",
+        super::Applied::Updated => "updated",
+        super::Applied::Deleted => "deleted",
+        super::Applied::Unchanged => "unchanged",
+        super::Applied::Superseded => return Ok(()),
     };
-    store.increment(key, 1).map(drop)
+    metrics::count_events(store, change, 1)
 }
-
-/// The metric keys, in the order [`record`] takes counts.
-const COUNTERS: [&str; 3] = [
-    metric_keys::EVENTS_CREATED,
-    metric_keys::EVENTS_UPDATED,
-    metric_keys::EVENTS_DELETED,
-];

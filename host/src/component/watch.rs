@@ -68,12 +68,16 @@ async fn reload(path: &std::path::Path, loader: &Arc<Loader>, slot: &GuestSlot, 
                 "component swapped"
             );
             slot.swap(guest);
+            crate::metrics::get().swap(true);
         }
-        Ok(Err(err)) => tracing::error!(
-            path = %path.display(),
-            still_serving = current.short_digest(),
-            "component rejected: {err}"
-        ),
+        Ok(Err(err)) => {
+            crate::metrics::get().swap(false);
+            tracing::error!(
+                path = %path.display(),
+                still_serving = current.short_digest(),
+                "component rejected: {err}"
+            )
+        }
         Err(err) => tracing::error!("component load task failed: {err}"),
     }
 }

@@ -59,6 +59,9 @@ pub struct Settings {
     /// Origins the guest may reach: those of `PLANE_BASE_URL` and `CALDAV_URL`,
     /// worked out once per configuration rather than on every request.
     pub service_origins: Vec<Allowed>,
+    /// The origin of `PLANE_BASE_URL`: outbound requests there are Plane's
+    /// in the metrics, the other service origin's CalDAV's.
+    pub plane_origin: Option<Allowed>,
     pub enable_sync: bool,
     pub sync_interval: Duration,
     pub log_level: String,
@@ -77,12 +80,16 @@ impl Settings {
     pub fn from_vars(vars: Vec<(&'static str, String)>) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
         let mut service_origins = Vec::new();
+        let mut plane_origin = None;
         for key in KEYS.iter().filter(|k| k.kind == keys::Kind::Url) {
             if let Some(value) = Self::get(&vars, key.name) {
                 match parse_http_url(&value) {
                     Ok(url) => {
                         if key.reachable {
                             service_origins.extend(Allowed::from_url(&url));
+                        }
+                        if key.name == "PLANE_BASE_URL" {
+                            plane_origin = Allowed::from_url(&url);
                         }
                     }
                     Err(reason) => errors.push(InvalidSetting {
@@ -185,6 +192,7 @@ impl Settings {
         Ok(Settings {
             vars,
             service_origins,
+            plane_origin,
             enable_sync,
             sync_interval,
             log_level,

@@ -5,11 +5,13 @@ mod backend;
 mod draft;
 mod embedded;
 mod location;
+mod metered;
 mod redis;
 
 pub use backend::{Backend, BackendError, KeyPage, Swap};
 pub use embedded::EmbeddedStore;
 pub use location::StoreLocation;
+pub use metered::Metered;
 pub use redis::{RedisStore, RedisTimeouts};
 
 use std::sync::Arc;

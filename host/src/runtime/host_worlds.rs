@@ -92,7 +92,7 @@ fn state(dir: &std::path::Path) -> GuestState {
         wasi: WasiCtx::builder().build(),
         http: WasiHttpCtx::new(),
         table: ResourceTable::new(),
-        outbound: OutboundPolicy::new(Vec::new(), limits.outbound_timeout, 4, clock.clone()),
+        outbound: OutboundPolicy::new(Vec::new(), limits.outbound_timeout, 4, clock.clone(), None),
         backend: Arc::new(EmbeddedStore::open(&dir.join("store.redb"), 1 << 20).unwrap()),
         store_limits: limits.store,
         limiter: InstanceLimiter::new(limits.memory_bytes),

@@ -145,7 +145,10 @@ impl Runtime {
         let task = self.tasks.spawn(async move {
             let clock = run.store.data().clock.clone();
             let call = async {
+                let instantiating = Instant::now();
                 let proxy = guest.pre.instantiate_async(&mut run.store).await?;
+                crate::metrics::get().instantiated(instantiating.elapsed());
+                let _running = Running::start();
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut run.store, req, out)
@@ -243,6 +246,7 @@ impl Runtime {
                 self.limits.outbound_timeout,
                 self.limits.outbound_concurrency,
                 clock.clone(),
+                settings.plane_origin.clone(),
             ),
             backend: self.backend.clone(),
             store_limits: self.limits.store,
@@ -358,6 +362,23 @@ fn describe_failure(err: &wasmtime::Error, limiter: &InstanceLimiter) -> String 
     match err.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => format!("trap: {trap} ({err:#})"),
         None => format!("{err:#}"),
+    }
+}
+
+/// Counts a guest instance in `calplanebot_host_guest_instances` while it
+/// lives.
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        crate::metrics::get().instances.inc();
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        crate::metrics::get().instances.dec();
     }
 }
 

@@ -266,6 +266,18 @@ async fn answer(
     let path = request.uri().path().to_string();
     let client = client_addr::resolve(peer.ip(), request.headers(), &shared.trusted_proxies);
     let response = admit(shared, request, client, scheme).await;
+    let response = if method == hyper::Method::GET && response.status() == 200 && is_metrics(&path)
+    {
+        with_host_metrics(response).await
+    } else {
+        response
+    };
+    crate::metrics::get().request(
+        method.as_str(),
+        &path,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     tracing::debug!(
         target: "calplanebot::access",
         %method,
@@ -276,6 +288,29 @@ async fn answer(
         "request"
     );
     response
+}
+
+fn is_metrics(path: &str) -> bool {
+    path.trim_end_matches('/') == "/metrics"
+}
+
+/// The guest's scrape with this process's series added.
+async fn with_host_metrics(response: HostResponse) -> HostResponse {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = response.into_parts();
+    let guest = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => {
+            tracing::warn!("the guest's metrics could not be read: {err:?}");
+            return error_response(500, "INTERNAL_ERROR", "Metrics could not be read");
+        }
+    };
+    let text = crate::metrics::append_host_series(&String::from_utf8_lossy(&guest));
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    let body = http_body_util::Full::new(bytes::Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    hyper::Response::from_parts(parts, body)
 }
 
 async fn admit(
