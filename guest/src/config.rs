@@ -60,6 +60,10 @@ pub struct SyncConfig {
     /// goes back (`SYNC_WATERMARK_OVERLAP_SECONDS`): a write Plane commits
     /// late can carry an `updated_at` older than items already listed.
     pub watermark_overlap: chrono::Duration,
+    /// How far back changes that arrived only through a sync are counted
+    /// (`WEBHOOK_SILENCE_WINDOW_SECONDS`), and after how long a change's
+    /// webhook counts as missing (`WEBHOOK_SILENCE_GRACE_SECONDS`).
+    pub missed_webhooks: crate::sync::missed_webhooks::Watch,
 }
 
 impl SyncConfig {
@@ -154,6 +158,16 @@ impl Config {
         (limit / 2).min(MAX_WEBHOOK_BUDGET)
     }
 
+    /// `WEBHOOK_SILENCE_WINDOW_SECONDS`: the window in which changes that
+    /// only a sync found are counted (default an hour).
+    pub fn missed_webhook_window(&self) -> chrono::Duration {
+        self.get("WEBHOOK_SILENCE_WINDOW_SECONDS")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|&v| (60..=30 * 86_400).contains(&v))
+            .map(chrono::Duration::seconds)
+            .unwrap_or(chrono::Duration::hours(1))
+    }
+
     /// How long the sync lease lasts without renewal (`SYNC_LEASE_SECONDS`).
     pub fn lease_ttl(&self) -> chrono::Duration {
         self.get("SYNC_LEASE_SECONDS")
@@ -243,6 +257,15 @@ impl Config {
             watermark_overlap: chrono::Duration::seconds(
                 i64::try_from(watermark_overlap).unwrap_or(86_400),
             ),
+            missed_webhooks: crate::sync::missed_webhooks::Watch {
+                window: self.missed_webhook_window(),
+                grace: chrono::Duration::seconds(
+                    self.get("WEBHOOK_SILENCE_GRACE_SECONDS")
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .filter(|v| (0..=3600).contains(v))
+                        .unwrap_or(120),
+                ),
+            },
         })
     }
 

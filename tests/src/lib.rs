@@ -2,6 +2,7 @@
 //! components, a real CalDAV server, and a fake Plane, over real sockets.
 
 pub mod caldav_server;
+pub mod chromium;
 pub mod components;
 pub mod counting_proxy;
 pub mod fake_plane;

@@ -60,6 +60,38 @@ pub fn require_token(ctx: &Context, request: &Request) -> Result<(), ApiError> {
     }
 }
 
+/// For the status page, which browsers open: the token also as the
+/// password of HTTP Basic (any user name) or in the `calplanebot_token`
+/// cookie. `true` when no token is configured.
+pub fn page_token_ok(ctx: &Context, request: &Request) -> bool {
+    let Some(token) = ctx.config.get("CALPLANEBOT_API_TOKEN") else {
+        return true;
+    };
+    let authorization = request.header("authorization").unwrap_or("").trim();
+    let bearer = authorization
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_string());
+    let basic = authorization.strip_prefix("Basic ").and_then(|encoded| {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        text.split_once(':')
+            .map(|(_, password)| password.to_string())
+    });
+    let cookie = request.header("cookie").and_then(|cookies| {
+        cookies.split(';').find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == "calplanebot_token").then(|| value.trim().to_string())
+        })
+    });
+    [bearer, basic, cookie]
+        .into_iter()
+        .flatten()
+        .any(|given| constant_time_eq(token, &given))
+}
+
 #[cfg(test)]
 mod tests {
     use super::constant_time_eq;

@@ -6,7 +6,7 @@ use super::auth::require_token;
 use super::{ApiError, Context};
 use crate::http::{Request, Response};
 use crate::metrics::{self, Gauges};
-use crate::sync::queue;
+use crate::sync::{missed_webhooks, queue};
 
 /// OpenMetrics 1.0 text, which Prometheus negotiates and parses.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -15,7 +15,12 @@ pub fn scrape(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
     require_token(ctx, request)?;
     let gauges = Gauges {
         queue_length: queue::len(ctx.store)? as u64,
-        changes_only_by_sync: 0,
+        changes_only_by_sync: missed_webhooks::silence(
+            ctx.store,
+            ctx.now,
+            ctx.config.missed_webhook_window(),
+        )?
+        .missed,
     };
     let text = metrics::render(ctx.store, &gauges)?;
     Ok(Response {

@@ -8,6 +8,7 @@ mod guarantees;
 mod metrics;
 mod rate_limit;
 mod service;
+mod status_page;
 mod sync;
 mod webhook;
 mod webhook_sources;
@@ -107,6 +108,11 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/webhooks/sync",
         handler: sync::trigger,
+    },
+    Route {
+        method: "GET",
+        path: "/status",
+        handler: |ctx, request| status_page::page(ctx, request).map(Reply::from),
     },
     Route {
         method: "GET",

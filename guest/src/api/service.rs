@@ -6,6 +6,7 @@ use super::guarantees::Guarantees;
 use super::{ApiError, Context};
 use crate::http::Response;
 use crate::metrics;
+use crate::sync::missed_webhooks;
 use crate::sync::status;
 use crate::time::rfc3339;
 use crate::uptime;
@@ -36,9 +37,15 @@ pub fn health(ctx: &Context) -> Result<Response, ApiError> {
 }
 
 pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
-    let found = health_metrics(ctx)
-        .and_then(|metrics| Ok((metrics, uptime(ctx)?, ctx.store.durability()?)));
-    let (metrics, uptime, durability) = match found {
+    let found = health_metrics(ctx).and_then(|metrics| {
+        Ok((
+            metrics,
+            uptime(ctx)?,
+            ctx.store.durability()?,
+            webhook_delivery(ctx)?,
+        ))
+    });
+    let (metrics, uptime, durability, webhooks) = match found {
         Ok(found) => found,
         // A monitor must be able to tell "the store is down" from "the
         // service is down": the answer keeps the health shape.
@@ -67,6 +74,7 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
         // Said here as well as once in the log: without a secret,
         // anyone who can reach the service can post changes.
         "webhook_signatures": if ctx.config.webhook_secrets().is_empty() { "not verified (PLANE_WEBHOOK_SECRET unset)" } else { "verified" },
+        "webhooks": webhooks,
     });
     if let Value::Object(fields) = &mut body {
         for (name, value) in Guarantees::from(durability).fields(durability) {
@@ -74,6 +82,18 @@ pub fn detailed_health(ctx: &Context) -> Result<Response, ApiError> {
         }
     }
     Ok(Response::json(200, &body))
+}
+
+/// Whether Plane still sends: see [`missed_webhooks`].
+pub fn webhook_delivery(ctx: &Context) -> Result<Value, ApiError> {
+    let window = ctx.config.missed_webhook_window();
+    let silence = missed_webhooks::silence(ctx.store, ctx.now, window)?;
+    Ok(json!({
+        "last_received": silence.last_webhook.map(rfc3339),
+        "changes_only_by_sync": silence.missed,
+        "window_seconds": window.num_seconds(),
+        "warning": silence.warning(window),
+    }))
 }
 
 fn health_metrics(ctx: &Context) -> Result<Value, ApiError> {

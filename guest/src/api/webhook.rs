@@ -54,6 +54,9 @@ pub fn receive(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
 fn count_outcome(ctx: &Context, outcome: &str, rejection: Option<&ApiError>) {
     let reason = rejection.map(|error| error.code.as_str());
     let _ = crate::metrics::count_webhook(ctx.store, outcome, reason);
+    if rejection.is_none() {
+        let _ = crate::sync::missed_webhooks::webhook_seen(ctx.store, ctx.now);
+    }
 }
 
 fn process(ctx: &Context, request: &Request) -> Result<Response, ApiError> {

@@ -25,6 +25,8 @@ pub struct Outcome {
     pub errors: Vec<String>,
     /// Set when the CalDAV server became unreachable mid-way.
     pub connection_lost: bool,
+    /// The Plane versions of the events created or updated.
+    pub written_versions: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Outcome {
@@ -36,6 +38,8 @@ impl Outcome {
         self.superseded += more.superseded;
         self.errors.extend(more.errors.iter().cloned());
         self.connection_lost |= more.connection_lost;
+        self.written_versions
+            .extend(more.written_versions.iter().copied());
     }
 }
 
@@ -145,7 +149,14 @@ pub fn execute(
             _ => writer.write(url, &target, known, &on_conflict),
         };
         match written {
-            Ok(applied) => outcome.count(applied),
+            Ok(applied) => {
+                if matches!(applied, Applied::Created | Applied::Updated)
+                    && let Some(version) = target.version
+                {
+                    outcome.written_versions.push(version);
+                }
+                outcome.count(applied)
+            }
             Err(WriteError::CalDav(CalDavError::Connection(err))) => {
                 outcome.errors.push(format!("CalDAV unreachable: {err}"));
                 outcome.connection_lost = true;

@@ -23,6 +23,10 @@ pub struct ItemIndex {
     pub listed_in_full: Option<DateTime<Utc>>,
     /// [`super::project::fingerprint`] of the rendering at that time.
     pub fingerprint: String,
+    /// Events in the project's calendar after the last sync, for the
+    /// status page.
+    #[serde(default)]
+    pub events: Option<u64>,
 }
 
 fn key(project_id: &str) -> String {

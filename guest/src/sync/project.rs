@@ -197,6 +197,9 @@ pub(super) fn sync_project(
     if !failed && !guarded && complete {
         let written_all = pass.writes.errors.is_empty();
         let newest = pass.newest.filter(|&v| v <= now + MAX_CLOCK_SKEW);
+        let events = Some(
+            (read.events.len() as u64 + pass.writes.created).saturating_sub(pass.writes.deleted),
+        );
         let index = match (reading, &known) {
             (Reading::Changes, Some(known)) => ItemIndex {
                 ids: known.ids.union(&pass.listed).cloned().collect(),
@@ -209,6 +212,7 @@ pub(super) fn sync_project(
                 },
                 listed_in_full: known.listed_in_full,
                 fingerprint,
+                events,
             },
             _ => ItemIndex {
                 ids: std::mem::take(&mut pass.listed),
@@ -219,6 +223,7 @@ pub(super) fn sync_project(
                 },
                 listed_in_full: Some(now),
                 fingerprint,
+                events,
             },
         };
         let saved = item_index::save(env.store, &project.id, &index).and_then(|()| {

@@ -63,6 +63,7 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
         http: &keeper,
         ..*env
     };
+    let previous = status::last_sync(env.store).ok().flatten();
     let progress = progress::Tracker::start(env.store, env.clock, sync_id);
     let mut tally = Tally::default();
     let mut outcome = sync_all(&leased, &keeper, &progress, &mut tally);
@@ -106,6 +107,25 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
     );
     for error in &report.errors {
         println!("WARN Sync problem: {error}");
+    }
+    if let Some(previous) = previous {
+        let previous_start = previous.timestamp
+            - chrono::Duration::milliseconds((previous.duration_seconds * 1000.0) as i64);
+        println!(
+            "DEBUG Changes written by this sync: {} (items changed since {})",
+            writes.written_versions.len(),
+            crate::time::rfc3339(previous_start)
+        );
+        let noted = super::missed_webhooks::note_sync_writes(
+            env.store,
+            &writes.written_versions,
+            previous_start,
+            finished,
+            env.config.missed_webhooks,
+        );
+        if let Err(err) = noted {
+            println!("WARN Changes found only by the sync not noted: {err}");
+        }
     }
     finish(
         env.store,

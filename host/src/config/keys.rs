@@ -142,6 +142,18 @@ pub const KEYS: &[Key] = &[
         "How far before the last sync's newest change an incremental read goes back (Plane writes committed late)",
     ),
     key(
+        "WEBHOOK_SILENCE_WINDOW_SECONDS",
+        Kind::Seconds,
+        "3600",
+        "Window in which changes that arrived only through a sync are counted (Plane's webhook may be disabled)",
+    ),
+    key(
+        "WEBHOOK_SILENCE_GRACE_SECONDS",
+        Kind::Seconds,
+        "120",
+        "How long after a change its webhook may still arrive before the change counts as missed",
+    ),
+    key(
         "PLANE_RATE_BUDGET_PERCENT",
         Kind::Share,
         "50",
