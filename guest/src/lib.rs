@@ -10,6 +10,7 @@ pub mod config;
 pub mod doctor;
 pub mod http;
 pub mod ical;
+pub mod log;
 pub mod memory;
 pub mod metrics;
 pub mod net;

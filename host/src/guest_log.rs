@@ -51,6 +51,43 @@ impl LineWriter {
     }
 }
 
+/// The guest's context fields at the start of a line (`sync_id=… item_id=…`),
+/// and the rest. A value that is not a plain id is left in the message.
+fn context(rest: &str) -> (Option<&str>, Option<&str>, &str) {
+    let plain = |v: &str| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let mut fields = [None, None];
+    let mut rest = rest;
+    for (slot, name) in ["sync_id=", "item_id="].iter().enumerate() {
+        if let Some(after) = rest.strip_prefix(name)
+            && let Some((value, tail)) = after.split_once(' ')
+            && plain(value)
+        {
+            fields[slot] = Some(value);
+            rest = tail;
+        }
+    }
+    (fields[0], fields[1], rest)
+}
+
+/// One level's record, with the context fields it has.
+macro_rules! record {
+    ($level:ident, $sync:expr, $item:expr, $message:expr) => {
+        match ($sync, $item) {
+            (Some(sync_id), Some(item_id)) => {
+                tracing::$level!(target: "guest", sync_id, item_id, "{}", $message)
+            }
+            (Some(sync_id), None) => tracing::$level!(target: "guest", sync_id, "{}", $message),
+            (None, Some(item_id)) => tracing::$level!(target: "guest", item_id, "{}", $message),
+            (None, None) => tracing::$level!(target: "guest", "{}", $message),
+        }
+    };
+}
+
 fn log_line(stream: Stream, line: &str) {
     let (level, message) = match line.split_once(' ') {
         Some(("ERROR", rest)) => ("error", rest),
@@ -62,11 +99,12 @@ fn log_line(stream: Stream, line: &str) {
             Stream::Stderr => ("warn", line),
         },
     };
+    let (sync_id, item_id, message) = context(message);
     match level {
-        "error" => tracing::error!(target: "guest", "{message}"),
-        "warn" => tracing::warn!(target: "guest", "{message}"),
-        "debug" => tracing::debug!(target: "guest", "{message}"),
-        _ => tracing::info!(target: "guest", "{message}"),
+        "error" => record!(error, sync_id, item_id, message),
+        "warn" => record!(warn, sync_id, item_id, message),
+        "debug" => record!(debug, sync_id, item_id, message),
+        _ => record!(info, sync_id, item_id, message),
     }
 }
 
@@ -99,5 +137,24 @@ impl AsyncWrite for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         self.emit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::context;
+
+    #[test]
+    fn context_fields_are_taken_only_when_plain() {
+        assert_eq!(
+            context("sync_id=ab-1 item_id=c2 Sync started"),
+            (Some("ab-1"), Some("c2"), "Sync started")
+        );
+        assert_eq!(context("item_id=c2 x"), (None, Some("c2"), "x"));
+        assert_eq!(
+            context("sync_id=a\"b rest"),
+            (None, None, "sync_id=a\"b rest")
+        );
+        assert_eq!(context("plain line"), (None, None, "plain line"));
     }
 }

@@ -6,6 +6,7 @@ mod config;
 mod guest_log;
 mod keyvalue;
 mod local;
+mod logging;
 mod metrics;
 mod outbound;
 mod runtime;
@@ -41,6 +42,8 @@ const EMBEDDED_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/calplane
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: logging::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -221,7 +224,7 @@ fn parse_net(value: &str) -> Result<ipnet::IpNet, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let command = Cli::parse().command;
+    let Cli { command, log } = Cli::parse();
     let env_file = match &command {
         Command::Serve(args) | Command::Sync(args) => args.env_file.clone(),
         Command::Doctor(doctor) => doctor.run.env_file.clone(),
@@ -246,7 +249,13 @@ fn main() -> std::process::ExitCode {
         print_keys(&config.current());
         return std::process::ExitCode::SUCCESS;
     }
-    init_logging(&log_level);
+    let level_control = match logging::init(&log, &log_level) {
+        Ok(control) => control,
+        Err(err) => {
+            eprintln!("calplanebot: {err:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -256,7 +265,10 @@ fn main() -> std::process::ExitCode {
     };
     let outcome = runtime.block_on(async move {
         match command {
-            Command::Serve(args) => serve(*args, config).await.map(|()| true),
+            Command::Serve(args) => {
+                tokio::spawn(logging::follow_level(level_control, config.clone()));
+                serve(*args, config).await.map(|()| true)
+            }
             Command::Doctor(doctor) => run_doctor(*doctor, config).await,
             Command::Sync(args) => run_sync(*args, config).await,
             Command::Config { .. } => Ok(true),
@@ -288,20 +300,6 @@ fn print_keys(settings: &config::Settings) {
         let state = if set { "set" } else { "unset" };
         println!("{:<30} {state:<7} {default:<16} {}", key.name, key.meaning);
     }
-}
-
-fn init_logging(level: &str) {
-    // LOG_LEVEL is about the service's own lines (the host's and the
-    // guest's); libraries log warnings only. RUST_LOG overrides both.
-    let level = config::log_directive(level).unwrap_or("info");
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("warn,calplanebot={level},guest={level}"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
 
 fn listen_address(args: &ServeArgs) -> anyhow::Result<SocketAddr> {

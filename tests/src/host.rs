@@ -188,12 +188,17 @@ impl Host {
                         .iter()
                         .find_map(|marker| line.split(marker).nth(1))
                         .map(|address| {
-                            let address = address.trim().trim_end_matches('/');
-                            address
+                            let address = address.trim();
+                            let address = address
                                 .strip_prefix("https://")
                                 .or_else(|| address.strip_prefix("http://"))
-                                .unwrap_or(address)
-                                .to_string()
+                                .unwrap_or(address);
+                            // The address ends where a JSON log line's quote
+                            // (or a trailing slash) begins.
+                            address
+                                .chars()
+                                .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+                                .collect::<String>()
                         });
                     // Recorded before the address is announced, so a test that
                     // has the address also sees the line that carried it.

@@ -148,8 +148,8 @@ pub fn refuse_early(config: &Config, request: &Request, now: DateTime<Utc>) -> O
 pub fn sweep_rate_limits(store: &dyn KeyValue, now: DateTime<Utc>) {
     match rate_limit::sweep(store, rate_limit::WINDOWS, now) {
         Ok(0) => {}
-        Ok(removed) => println!("DEBUG Removed {removed} ended rate-limit windows"),
-        Err(err) => println!("WARNING Rate-limit windows not swept: {err}"),
+        Ok(removed) => crate::log!("DEBUG", "Removed {removed} ended rate-limit windows"),
+        Err(err) => crate::log!("WARNING", "Rate-limit windows not swept: {err}"),
     }
 }
 

@@ -86,15 +86,16 @@ fn process(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
             id,
             project_id,
             data,
-        } => {
-            println!(
-                "INFO Webhook received: action={}, issue_id={id}",
+        } => crate::log::for_item(&id, || {
+            crate::log!(
+                "INFO",
+                "Webhook received: action={}, issue_id={id}",
                 change.as_str()
             );
             apply_item(ctx, change, &id, project_id.as_deref(), &data)
-        }
+        }),
         Entity::Project { id, data } => {
-            println!("INFO Webhook received: project {id} {}", change.as_str());
+            crate::log!("INFO", "Webhook received: project {id} {}", change.as_str());
             apply_project(ctx, change, &id, &data)
         }
         Entity::Other { event } => Ok(Response::json(
@@ -114,8 +115,9 @@ fn verify_signature(ctx: &Context, request: &Request) -> Result<(), ApiError> {
             .compare_and_swap(&notice, None, b"1")
             .unwrap_or(false)
         {
-            println!(
-                "WARN PLANE_WEBHOOK_SECRET is not set: webhooks are accepted without a signature"
+            crate::log!(
+                "WARN",
+                "PLANE_WEBHOOK_SECRET is not set: webhooks are accepted without a signature"
             );
         }
         return Ok(());
@@ -199,7 +201,7 @@ fn apply_item(
                 version: sync::version_in(data, ctx.now),
             },
         )?;
-        println!("WARN Webhook for {id} queued: {reason}");
+        crate::log!("WARN", "Webhook for {id} queued: {reason}");
         // Where the queue does not outlive the request, the change is not
         // lost either (the next full sync reads it from Plane), but the
         // answer must not promise a queue.

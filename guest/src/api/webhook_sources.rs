@@ -20,7 +20,7 @@ pub fn admit(config: &Config, request: &Request) -> Result<(), ApiError> {
         Ok(Some(sources)) => sources,
         Err(reason) => {
             // Fails closed: a list that cannot be read admits no one.
-            println!("ERROR Webhook refused: {reason}");
+            crate::log!("ERROR", "Webhook refused: {reason}");
             return Err(forbidden());
         }
     };
@@ -31,7 +31,10 @@ pub fn admit(config: &Config, request: &Request) -> Result<(), ApiError> {
     if allowed {
         return Ok(());
     }
-    println!("WARNING Webhook refused: {client} is not in WEBHOOK_SOURCE_IPS");
+    crate::log!(
+        "WARNING",
+        "Webhook refused: {client} is not in WEBHOOK_SOURCE_IPS"
+    );
     Err(forbidden())
 }
 

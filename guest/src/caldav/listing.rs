@@ -79,12 +79,16 @@ impl CalDavClient<'_> {
         if let Some(token) = token.filter(|t| !t.is_empty()) {
             match self.sync_collection(calendar_url, token) {
                 Err(CalDavError::Status { status, .. }) => {
-                    println!(
-                        "INFO Calendar listed in full: its sync token was refused (HTTP {status})"
+                    crate::log!(
+                        "INFO",
+                        "Calendar listed in full: its sync token was refused (HTTP {status})"
                     );
                 }
                 Err(CalDavError::Malformed(why)) => {
-                    println!("WARN Calendar listed in full: its changes were unreadable ({why})");
+                    crate::log!(
+                        "WARN",
+                        "Calendar listed in full: its changes were unreadable ({why})"
+                    );
                 }
                 other => return other,
             }
@@ -230,7 +234,10 @@ impl CalDavClient<'_> {
                 .filter(|event| is_inside(calendar_url, &event.url))
                 .for_each(&mut *each),
             Err(why) => {
-                println!("WARN Events read one by one: a multiget answer is unreadable ({why})");
+                crate::log!(
+                    "WARN",
+                    "Events read one by one: a multiget answer is unreadable ({why})"
+                );
                 self.get_each(chunk, each)?;
             }
         }
@@ -250,7 +257,10 @@ impl CalDavClient<'_> {
                 // calendar: an event that is not read is never deleted (it
                 // is not known to be ours), only not updated.
                 Err(CalDavError::Status { status, .. }) => {
-                    println!("WARN An event of a calendar could not be read (HTTP {status})");
+                    crate::log!(
+                        "WARN",
+                        "An event of a calendar could not be read (HTTP {status})"
+                    );
                 }
                 Err(err) => return Err(err),
             }

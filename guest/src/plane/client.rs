@@ -303,8 +303,9 @@ impl<'a> PlaneClient<'a> {
             if let Some((pacer, clock)) = &self.budget {
                 let wait = pacer.borrow_mut().reserve(clock());
                 if !wait.is_zero() {
-                    println!(
-                        "INFO Sync paced: waiting {}s to stay within PLANE_RATE_BUDGET_PERCENT of Plane's rate limit",
+                    crate::log!(
+                        "INFO",
+                        "Sync paced: waiting {}s to stay within PLANE_RATE_BUDGET_PERCENT of Plane's rate limit",
                         wait.as_secs().max(1)
                     );
                     self.wait(wait);
@@ -347,7 +348,7 @@ impl<'a> PlaneClient<'a> {
                 Ok(response) => format!("HTTP {}", response.status),
                 Err(err) => err.to_string(),
             };
-            println!("DEBUG Plane request retried in {retry_in:?} after {why}");
+            crate::log!("DEBUG", "Plane request retried in {retry_in:?} after {why}");
             self.wait(retry_in);
         }
     }

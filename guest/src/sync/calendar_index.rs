@@ -167,7 +167,10 @@ pub fn read(
         unsettled,
     };
     if let Err(err) = save(store, calendar_url, &saved) {
-        println!("WARN The calendar's index was not saved ({err}); the next sync reads it in full");
+        crate::log!(
+            "WARN",
+            "The calendar's index was not saved ({err}); the next sync reads it in full"
+        );
     }
     result.events = saved.events;
     Ok(result)

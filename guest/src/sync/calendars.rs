@@ -62,7 +62,7 @@ pub fn ensure(
     {
         if calendar.display_name.as_deref() != Some(wanted.as_str()) {
             client.rename_calendar(&calendar.url, &wanted)?;
-            println!("INFO Calendar renamed to {wanted:?}");
+            crate::log!("INFO", "Calendar renamed to {wanted:?}");
             calendar.display_name = Some(wanted);
         }
         return Ok((calendar.clone(), false));
@@ -95,7 +95,7 @@ pub fn ensure(
         // take it back and give it the right name.
         client.rename_calendar(&url, &wanted)?;
     } else {
-        println!("INFO Calendar created: {wanted:?}");
+        crate::log!("INFO", "Calendar created: {wanted:?}");
     }
     store.set(&mapping_key(&project.id), url.as_bytes())?;
     let calendar = Calendar {

@@ -523,12 +523,16 @@ pub fn drain_queue(env: &SyncEnv) -> Result<usize, StoreError> {
             &change.data,
         ) {
             Err(ItemError::Unreachable(reason)) => {
-                println!("WARN Queued changes kept: {reason}");
+                crate::log!("WARN", "Queued changes kept: {reason}");
                 break;
             }
             Err(ItemError::Store(err)) => return Err(err),
             Err(other) => {
-                println!("WARN Queued change of {} dropped: {other}", change.item_id);
+                crate::log!(
+                    "WARN",
+                    "Queued change of {} dropped: {other}",
+                    change.item_id
+                );
                 queue::done(env.store, &queued)?;
             }
             Ok(_) => {

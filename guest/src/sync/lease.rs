@@ -154,10 +154,10 @@ impl<'a> Keeper<'a> {
         match renew(self.store, self.holder, now, self.ttl) {
             Ok(true) => self.renewed_at.set(now),
             Ok(false) => {
-                println!("WARN Sync {} lost its lease", self.holder);
+                crate::log!("WARN", "Sync {} lost its lease", self.holder);
                 self.lost.set(true);
             }
-            Err(err) => println!("WARN Sync lease not renewed: {err}"),
+            Err(err) => crate::log!("WARN", "Sync lease not renewed: {err}"),
         }
         !self.lost.get()
     }

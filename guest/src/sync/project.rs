@@ -99,7 +99,10 @@ pub(super) fn sync_project(
     // was known of an earlier one at that URL is gone).
     let read = if created {
         if let Err(err) = calendar_index::forget(env.store, &calendar.url) {
-            println!("WARN What was known of a calendar was not forgotten: {err}");
+            crate::log!(
+                "WARN",
+                "What was known of a calendar was not forgotten: {err}"
+            );
         }
         calendar_index::Read::default()
     } else {
@@ -117,8 +120,9 @@ pub(super) fn sync_project(
             if read.changed_elsewhere.len() <= MAX_RECHECKS {
                 Some(known)
             } else {
-                println!(
-                    "INFO Project {} listed in full: {} of its events changed in the calendar",
+                crate::log!(
+                    "INFO",
+                    "Project {} listed in full: {} of its events changed in the calendar",
                     project.name,
                     read.changed_elsewhere.len()
                 );
@@ -155,8 +159,9 @@ pub(super) fn sync_project(
                 pass.recheck(&known.ids);
             }
             total => {
-                println!(
-                    "INFO Project {} listed in full: Plane lists {} items, {expected} were expected{}",
+                crate::log!(
+                    "INFO",
+                    "Project {} listed in full: Plane lists {} items, {expected} were expected{}",
                     project.name,
                     total.map_or("?".to_string(), |t| t.to_string()),
                     if pass.consistent() {
@@ -526,8 +531,9 @@ impl<'a> Pass<'a> {
             .collect();
         changed.sort();
         if !changed.is_empty() {
-            println!(
-                "INFO Project {}: {} events changed in the calendar; their items asked of Plane",
+            crate::log!(
+                "INFO",
+                "Project {}: {} events changed in the calendar; their items asked of Plane",
                 self.project.name,
                 changed.len()
             );

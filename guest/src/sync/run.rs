@@ -51,6 +51,10 @@ const LEASE_LOST: &str = "the sync lease was lost (another sync took over)";
 /// Runs a sync under the lease `sync_id` already holds, keeping it for as
 /// long as the sync works, records its outcome and releases the lease.
 pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
+    crate::log::in_sync(sync_id, || run_logged(env, sync_id))
+}
+
+fn run_logged(env: &SyncEnv, sync_id: &str) -> LastSync {
     let started = (env.clock)();
     let keeper = lease::Keeper::new(
         env.http,
@@ -94,8 +98,9 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
         errors: tally.errors.clone(),
         peak_memory_bytes: crate::memory::linear_memory_bytes(),
     };
-    println!(
-        "INFO Sync completed: {} created, {} updated, {} deleted, {} left at a newer version{}",
+    crate::log!(
+        "INFO",
+        "Sync completed: {} created, {} updated, {} deleted, {} left at a newer version{}",
         writes.created,
         writes.updated,
         writes.deleted,
@@ -106,13 +111,14 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
             .unwrap_or_default()
     );
     for error in &report.errors {
-        println!("WARN Sync problem: {error}");
+        crate::log!("WARN", "Sync problem: {error}");
     }
     if let Some(previous) = previous {
         let previous_start = previous.timestamp
             - chrono::Duration::milliseconds((previous.duration_seconds * 1000.0) as i64);
-        println!(
-            "DEBUG Changes written by this sync: {} (items changed since {})",
+        crate::log!(
+            "DEBUG",
+            "Changes written by this sync: {} (items changed since {})",
             writes.written_versions.len(),
             crate::time::rfc3339(previous_start)
         );
@@ -124,7 +130,7 @@ pub fn run(env: &SyncEnv, sync_id: &str) -> LastSync {
             env.config.missed_webhooks,
         );
         if let Err(err) = noted {
-            println!("WARN Changes found only by the sync not noted: {err}");
+            crate::log!("WARN", "Changes found only by the sync not noted: {err}");
         }
     }
     finish(
@@ -160,7 +166,7 @@ pub fn record_not_started(store: &dyn KeyValue, sync_id: &str, reason: &str) -> 
 fn finish(store: &dyn KeyValue, report: &LastSync, counts: [u64; 4], projects: u64) {
     let saved = status::record(store, report, counts, projects);
     if let Err(err) = saved.and_then(|()| lease::release(store, &report.sync_id)) {
-        println!("ERROR Sync state not saved: {err}");
+        crate::log!("ERROR", "Sync state not saved: {err}");
     }
 }
 
@@ -202,7 +208,7 @@ fn sync_all(
 
     match super::drain_queue(env) {
         Ok(0) => {}
-        Ok(applied) => println!("INFO Queued changes applied: {applied}"),
+        Ok(applied) => crate::log!("INFO", "Queued changes applied: {applied}"),
         Err(err) => tally.errors.push(format!("queue: {err}")),
     }
     let projects =
@@ -212,7 +218,7 @@ fn sync_all(
     }
     let home = contact(env, true, caldav.discover_home()).map_err(caldav_error)?;
     let mut calendars = contact(env, true, caldav.calendars(&home)).map_err(caldav_error)?;
-    println!("INFO Sync started: {} projects", projects.len());
+    crate::log!("INFO", "Sync started: {} projects", projects.len());
     progress.projects_listed(projects.len());
     let place = Place {
         caldav: &caldav,
@@ -285,8 +291,9 @@ fn sync_all(
             return Err("CALDAV_CONNECTION_ERROR: the CalDAV server became unreachable".into());
         }
     }
-    println!(
-        "INFO Projects read by what changed: {incremental} of {}",
+    crate::log!(
+        "INFO",
+        "Projects read by what changed: {incremental} of {}",
         projects.len()
     );
     Ok(())

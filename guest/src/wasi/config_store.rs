@@ -14,7 +14,10 @@ pub fn variables() -> Vec<(String, String)> {
             .map(|(key, value)| (key.to_ascii_uppercase(), value))
             .collect(),
         Err(err) => {
-            println!("WARN Configuration store unreadable, using the environment only: {err:?}");
+            crate::log!(
+                "WARN",
+                "Configuration store unreadable, using the environment only: {err:?}"
+            );
             Vec::new()
         }
     }

@@ -82,7 +82,7 @@ fn run_deferred(work: Deferred, store: &dyn KeyValue, config: &Config) {
                 api::sweep_rate_limits(store, crate::time::now());
             }
             Err(reason) => {
-                println!("ERROR Sync not started: {reason}");
+                crate::log!("ERROR", "Sync not started: {reason}");
                 sync::record_not_started(store, &sync_id, &reason);
             }
         },
