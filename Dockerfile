@@ -42,7 +42,7 @@ WORKDIR /data
 # A new named volume takes this folder's owner (a bind mount does not).
 VOLUME /data
 # The host's default is 127.0.0.1, unreachable from outside the container.
-ENV HOST=0.0.0.0 PORT=8765
+ENV HOST=0.0.0.0 PORT=8765 CALPLANEBOT_STORE=/data/calplanebot.redb
 EXPOSE 8765
 # The host drains for --shutdown-grace (8 s), inside the 10 s most runtimes
 # wait before SIGKILL.
@@ -51,4 +51,4 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/health" || exit 1
 ENTRYPOINT ["calplanebot"]
-CMD ["serve", "--store", "/data/calplanebot.redb"]
+CMD ["serve"]

@@ -96,7 +96,7 @@ struct ServeArgs {
     /// from REDIS_PASSWORD in the process environment. The compiled-code
     /// cache is the owner-only folder `cache` beside the file (`data/cache`
     /// with Redis).
-    #[arg(long, default_value = "data/calplanebot.redb", value_parser = StoreParser)]
+    #[arg(long, env = "CALPLANEBOT_STORE", default_value = "data/calplanebot.redb", value_parser = StoreParser)]
     store: StoreLocation,
     /// Prefix of every Redis key this deployment uses; deployments sharing
     /// one Redis database need different prefixes.

@@ -534,8 +534,10 @@ fn the_healthcheck_asks_health() {
     );
 }
 
-/// Invariant: the state outlives the container: `CMD`'s `--store` file is
-/// inside the `VOLUME`, which is also the working directory (where the
+/// Invariant: the state outlives the container: the store file
+/// (`CALPLANEBOT_STORE`, which `serve`, `sync` and `doctor` all read, so a
+/// `docker exec … calplanebot sync` finds the served store) is inside the
+/// `VOLUME`, which is also the working directory (where the
 /// relative `data/cache` lands with Redis), and the final stage gives that
 /// folder to its user before declaring the volume.
 #[test]
@@ -544,12 +546,20 @@ fn the_store_lives_in_the_volume() {
     let runtime = stages.last().unwrap();
     let volume = the_volume(runtime);
     let cmd = exec_form(last(runtime, "CMD"));
-    assert_eq!(cmd.first().map(String::as_str), Some("serve"));
-    let store = cmd
-        .iter()
-        .position(|a| a == "--store")
-        .and_then(|i| cmd.get(i + 1))
-        .expect("CMD names a --store");
+    assert_eq!(
+        cmd,
+        ["serve"],
+        "the store comes from the environment, for every command"
+    );
+    let env = env_of(runtime);
+    let store = env
+        .get("CALPLANEBOT_STORE")
+        .expect("the image sets CALPLANEBOT_STORE");
+    let main = read("host/src/main.rs");
+    assert!(
+        main.contains("env = \"CALPLANEBOT_STORE\""),
+        "--store reads CALPLANEBOT_STORE"
+    );
     assert!(!store.contains("://"), "the image's store is a file");
     assert!(
         Path::new(store).starts_with(&volume) && Path::new(store) != Path::new(&volume),

@@ -2,7 +2,7 @@
 //! it needs the token like the other management endpoints (Prometheus:
 //! `authorization: {credentials: …}` in the scrape config).
 
-use super::auth::require_token;
+use super::auth::{page_token_ok, require_token};
 use super::{ApiError, Context};
 use crate::http::{Request, Response};
 use crate::metrics::{self, Gauges};
@@ -12,7 +12,10 @@ use crate::sync::{missed_webhooks, queue};
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub fn scrape(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
-    require_token(ctx, request)?;
+    // The status page links here: its Basic password or cookie opens it too.
+    if !page_token_ok(ctx, request) {
+        require_token(ctx, request)?;
+    }
     let gauges = Gauges {
         queue_length: queue::len(ctx.store)? as u64,
         changes_only_by_sync: missed_webhooks::silence(

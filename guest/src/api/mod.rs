@@ -157,9 +157,13 @@ pub fn handle(ctx: &Context, request: &Request) -> Reply {
     let mut reply = route(ctx, request)
         .and_then(|handler| handler(ctx, request))
         .unwrap_or_else(|err| {
-            // Counted where it can be; a store that failed the request
-            // fails this too, and the answer matters more.
-            let _ = crate::metrics::count_error(ctx.store, err.code.as_str());
+            // Answers that cost nothing (an unknown path, a refused token,
+            // a rate limit) are counted by the host per process, not with
+            // a store write a flood could multiply; a store that failed
+            // the request would fail this too.
+            if crate::metrics::counts_in_store(err.code) {
+                let _ = crate::metrics::count_error(ctx.store, err.code.as_str());
+            }
             err.into_response(ctx.now).into()
         });
     // RFC 9110 §9.3.2: HEAD answers as GET would, without the content (load

@@ -25,8 +25,9 @@ pub fn receive(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
         max: ctx.config.webhook_limit(),
         window_seconds: rate_limit::WEBHOOK_WINDOW_SECONDS,
     };
-    let count = rate_limit::enforce(ctx, request, limit)
-        .inspect_err(|error| count_outcome(ctx, "rejected", Some(error)))?;
+    // A rate-limited delivery is not counted in the store: a flood would
+    // multiply the writes (the host counts its 429s).
+    let count = rate_limit::enforce(ctx, request, limit)?;
     match process(ctx, request) {
         Ok(response) => {
             let ignored = response.status == 200
@@ -41,7 +42,9 @@ pub fn receive(ctx: &Context, request: &Request) -> Result<Response, ApiError> {
             Ok(count.apply(response))
         }
         Err(error) => {
-            count_outcome(ctx, "rejected", Some(&error));
+            if error.code != ErrorCode::ServiceUnavailable {
+                count_outcome(ctx, "rejected", Some(&error));
+            }
             Err(count
                 .headers()
                 .into_iter()

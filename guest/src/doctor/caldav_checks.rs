@@ -17,7 +17,8 @@ pub fn run(
 ) {
     let credentials = sync.credentials();
     let caldav = CalDavClient::new(http, &sync.caldav_url, &credentials);
-    let url = &sync.caldav_url;
+    let shown = super::without_credentials(&sync.caldav_url);
+    let url = &shown;
     let home = match caldav.discover_home() {
         Ok(home) => home,
         Err(err) => {
@@ -153,6 +154,7 @@ fn quoted(names: &[String]) -> String {
 /// Creates a temporary calendar, writes an event in it, and deletes both:
 /// the sync needs both rights (it makes a calendar per project).
 fn write_test(caldav: &CalDavClient, home: &str) -> Check {
+    const NAME: &str = "CalDAV write test";
     let id = uuid::Uuid::new_v4();
     let calendar = format!("{home}calplanebot-doctor-{id}/");
     let made = caldav.make_calendar(
@@ -160,62 +162,59 @@ fn write_test(caldav: &CalDavClient, home: &str) -> Check {
         "calplanebot doctor (temporary)",
         "Made and deleted by calplanebot doctor",
     );
-    match made {
-        Ok(true) => {}
-        Ok(false) | Err(_) => {
-            let why = match made {
-                Err(err) => err.to_string(),
-                _ => "the path was taken".into(),
-            };
-            return Check::fail(
-                "CalDAV write test",
-                format!("could not create a calendar in the calendar home: {why}"),
-                "give the CalDAV user the right to create calendars, or create one named \"Plane: {project name}\" per project by hand",
-            );
+    let refused = match made {
+        Ok(true) => None,
+        Ok(false) => Some("the server refused it (HTTP 403 or 409)".to_string()),
+        Err(err) => {
+            // A timeout can come after the server made it.
+            let _ = caldav.delete(&calendar, None);
+            Some(err.to_string())
         }
+    };
+    if let Some(why) = refused {
+        return Check::fail(
+            NAME,
+            format!("could not create a calendar in the calendar home: {why}"),
+            "give the CalDAV user the right to create calendars, or create one named \"Plane: {project name}\" per project by hand",
+        );
     }
     let event = format!("{calendar}calplanebot-doctor-{id}.ics");
     let ics = format!(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calplanebot//doctor//EN\r\nBEGIN:VEVENT\r\nUID:calplanebot-doctor-{id}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260101\r\nSUMMARY:calplanebot doctor write test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     );
     let written = caldav.put(&event, &ics, &Precondition::Absent);
-    let deleted_event =
-        matches!(written, Ok(WriteOutcome::Done { .. })).then(|| caldav.delete(&event, None));
-    let deleted_calendar = caldav.delete(&calendar, None);
-    let leftover = || {
-        format!(
-            "; delete the calendar {calendar} by hand{}",
-            if deleted_calendar.is_ok() {
-                ""
-            } else {
-                " (it was left)"
-            }
-        )
+    let event_deleted = match &written {
+        Ok(WriteOutcome::Done { .. }) => Some(matches!(
+            caldav.delete(&event, None),
+            Ok(WriteOutcome::Done { .. })
+        )),
+        _ => None,
     };
-    match (written, deleted_event) {
-        (Ok(WriteOutcome::Done { .. }), Some(Ok(WriteOutcome::Done { .. }))) => {
-            match deleted_calendar {
-                Ok(WriteOutcome::Done { .. }) => Check::pass(
-                    "CalDAV write test",
-                    "created and deleted an event in a temporary calendar",
-                ),
-                _ => Check::fail(
-                    "CalDAV write test",
-                    "wrote and deleted an event, but the temporary calendar could not be deleted",
-                    format!("delete {calendar} by hand"),
-                ),
-            }
+    let calendar_gone = matches!(
+        caldav.delete(&calendar, None),
+        Ok(WriteOutcome::Done { .. } | WriteOutcome::NotFound)
+    );
+    let leftover = if calendar_gone {
+        String::new()
+    } else {
+        format!("; then delete the calendar {calendar} by hand")
+    };
+    match (written, event_deleted) {
+        (_, Some(true)) if calendar_gone => {
+            Check::pass(NAME, "created and deleted an event in a temporary calendar")
         }
-        (Ok(WriteOutcome::Done { .. }), _) => Check::fail(
-            "CalDAV write test",
-            "an event was written but could not be deleted",
-            format!(
-                "give the CalDAV user the right to delete events{}",
-                leftover()
-            ),
+        (_, Some(true)) => Check::fail(
+            NAME,
+            "wrote and deleted an event, but the temporary calendar could not be deleted",
+            format!("give the CalDAV user the right to delete calendars{leftover}"),
         ),
-        (outcome, _) => Check::fail(
-            "CalDAV write test",
+        (_, Some(false)) => Check::fail(
+            NAME,
+            "an event was written but could not be deleted",
+            format!("give the CalDAV user the right to delete events{leftover}"),
+        ),
+        (outcome, None) => Check::fail(
+            NAME,
             format!(
                 "an event could not be written: {}",
                 match outcome {
@@ -223,10 +222,7 @@ fn write_test(caldav: &CalDavClient, home: &str) -> Check {
                     Ok(other) => format!("{other:?}"),
                 }
             ),
-            format!(
-                "give the CalDAV user write access to its calendars{}",
-                leftover()
-            ),
+            format!("give the CalDAV user write access to its calendars{leftover}"),
         ),
     }
 }

@@ -95,6 +95,20 @@ pub fn run(config: &Config, http: &dyn Http, options: Options) -> Report {
     }
 }
 
+/// A URL as shown in a finding: without a `user:password@` part.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
 fn webhook_secret(config: &Config) -> Check {
     if config.webhook_secrets().is_empty() {
         Check::fail(

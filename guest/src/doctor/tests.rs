@@ -138,3 +138,15 @@ fn a_web_address_that_is_the_api_fails_and_a_far_clock_is_noticed() {
             .any(|c| c.name == "webhook secret" && c.ok)
     );
 }
+
+#[test]
+fn urls_are_shown_without_credentials() {
+    assert_eq!(
+        without_credentials("https://bot:s3cret@dav.test/remote.php/dav"),
+        "https://dav.test/remote.php/dav"
+    );
+    assert_eq!(
+        without_credentials("https://dav.test/a@b"),
+        "https://dav.test/a@b"
+    );
+}

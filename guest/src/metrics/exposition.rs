@@ -102,7 +102,11 @@ pub fn render(store: &dyn KeyValue, gauges: &Gauges) -> Result<String, StoreErro
         "Plane webhooks received, by outcome (and a rejection's error code)",
         webhooks,
     );
-    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let codes: Vec<&str> = ErrorCode::ALL
+        .into_iter()
+        .filter(|c| super::counts_in_store(*c))
+        .map(|c| c.as_str())
+        .collect();
     registry.register(
         "errors",
         "Answers in the error format, by error_code",

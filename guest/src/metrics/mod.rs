@@ -83,6 +83,17 @@ pub fn count_webhook(
     add(store, &key("webhooks", &label), 1)
 }
 
+/// Whether `calplanebot_errors_total` counts this code in the store: not
+/// the answers any client can cause for free (they are in the host's
+/// `calplanebot_host_http_requests_total` by status).
+pub fn counts_in_store(code: crate::api::ErrorCode) -> bool {
+    use crate::api::ErrorCode::*;
+    !matches!(
+        code,
+        NotFound | MethodNotAllowed | Unauthorized | RateLimitExceeded | ServiceUnavailable
+    )
+}
+
 /// An error answered in the API's error format.
 pub fn count_error(store: &dyn KeyValue, code: &str) -> Result<(), StoreError> {
     add(store, &key("errors", code), 1)

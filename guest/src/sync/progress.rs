@@ -149,6 +149,7 @@ impl<'a> Tracker<'a> {
             state.project_total = 0;
             state.progress.projects_done += 1;
             state.progress.writes += writes;
+            state.progress.waiting_on_plane_until = None;
         }
         self.save(true);
     }

@@ -126,7 +126,9 @@ fn run_logged(env: &SyncEnv, sync_id: &str) -> LastSync {
             env.store,
             &writes.written_versions,
             previous_start,
-            finished,
+            // Items this sync read before their webhook arrived are not
+            // missed: only changes older than the sync's start count.
+            started,
             env.config.missed_webhooks,
         );
         if let Err(err) = noted {

@@ -120,13 +120,20 @@ pub fn record(
     counts: [u64; 4],
     projects: u64,
 ) -> Result<(), StoreError> {
-    for (change, count) in metrics::EVENT_CHANGES.into_iter().zip(counts) {
-        metrics::count_events(store, change, count)?;
-    }
-    metrics::count_sync(store, sync.status, sync.duration_seconds)?;
     store.set(PROJECTS_SYNCED, projects.to_string().as_bytes())?;
     let bytes = serde_json::to_vec(sync).map_err(|e| StoreError::Other(e.to_string()))?;
-    store.set(LAST_SYNC, &bytes)
+    store.set(LAST_SYNC, &bytes)?;
+    // The report and the lease matter more than the counters: a counter
+    // that cannot be written is not a reason to keep the lease.
+    let counted = metrics::EVENT_CHANGES
+        .into_iter()
+        .zip(counts)
+        .try_for_each(|(change, count)| metrics::count_events(store, change, count))
+        .and_then(|()| metrics::count_sync(store, sync.status, sync.duration_seconds));
+    if let Err(err) = counted {
+        crate::log!("WARN", "Sync metrics not counted: {err}");
+    }
+    Ok(())
 }
 
 /// Adds one write made outside a full sync (a webhook) to the metrics.

@@ -47,9 +47,12 @@ pub async fn run(runtime: &Runtime) -> anyhow::Result<Outcome> {
     let mut idle_since: Option<Instant> = None;
     let last = loop {
         tokio::time::sleep(POLL_EVERY).await;
-        let status = local::call(runtime, "GET", "/webhooks/status")
-            .await?
-            .json()?;
+        let answer = local::call(runtime, "GET", "/webhooks/status").await?;
+        // A busy instance or a store blip says nothing about the sync.
+        if answer.status != 200 {
+            continue;
+        }
+        let status = answer.json()?;
         if status["last_sync"]["sync_id"].as_str() == Some(sync_id.as_str()) {
             break status["last_sync"].clone();
         }
