@@ -45,6 +45,15 @@ print(json.dumps(out))
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The sum over every sample of `name` with these labels (and any others).
+fn total(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s["name"] == name && labels.iter().all(|(k, v)| s["labels"][k] == *v))
+        .filter_map(|s| s["value"].as_f64())
+        .sum()
+}
+
 fn value(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
@@ -177,7 +186,7 @@ fn the_exposition_parses_and_counts_what_happened() {
         ) >= 1.0
     );
     assert!(
-        value(
+        total(
             &samples,
             "calplanebot_host_outbound_requests_total",
             &[("destination", "caldav"), ("method", "PUT")]
