@@ -10,6 +10,7 @@ pub mod host;
 pub mod loopback_server;
 pub mod plane_json;
 pub mod redis_server;
+pub mod repository;
 pub mod wasmtime_cli;
 pub mod webhook_delivery;
 pub mod world;

@@ -5,20 +5,10 @@
 //! the wasmCloud manifest point at the builds they need.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use calplanebot_tests::repository::{read, root};
 use toml::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .to_path_buf()
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// Settings only the bundled host reads (the guest's log lines are
 /// filtered by it): no other host has a use for them.

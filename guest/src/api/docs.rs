@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::html::escape;
 use crate::http::Response;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -85,13 +86,6 @@ fn render_operation(path: &str, method: &str, operation: &Value) -> String {
     html
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}\
 .op{border:1px solid #ccc;border-radius:6px;padding:0 1rem;margin:1rem 0}\
 .method{font-family:monospace;padding:2px 6px;border-radius:4px;color:#fff;background:#555}\
@@ -168,13 +162,5 @@ mod tests {
         for route in ROUTES {
             assert!(page.contains(&format!("<code>{}</code>", route.path)));
         }
-    }
-
-    #[test]
-    fn escape_neutralises_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;"
-        );
     }
 }

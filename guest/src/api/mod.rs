@@ -5,6 +5,7 @@ mod docs;
 mod doctor;
 mod error;
 mod guarantees;
+mod html;
 mod metrics;
 mod rate_limit;
 mod service;

@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use super::auth::page_token_ok;
+use super::html::escape;
 use super::{ApiError, Context};
 use crate::http::{Request, Response};
 use crate::sync::calendars::display_name;
@@ -179,21 +180,6 @@ fn layout(title: &str, body: &str) -> String {
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;line-height:1.4;color:#1b1b1b}h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.5rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}table{border-collapse:collapse;width:100%;display:block;overflow-x:auto}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;white-space:nowrap}.ok{color:#186a3b}.bad{color:#a61b1b}.links{margin-top:2rem}small{color:#555}@media(max-width:30rem){dl{grid-template-columns:1fr}}";
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
